@@ -1,0 +1,194 @@
+//! Tickets: their numbers, urgencies, states and the actions that move them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// A ticket number, `TS-YYYYMMDD-NNNN`: intake date in the calendar's time
+/// zone and a per-day sequence (more than four digits past 9999).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TicketNo(String);
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("not a ticket number: {0:?}")]
+pub struct BadTicketNo(pub String);
+
+impl TicketNo {
+    /// Builds the number for the `seq`-th ticket of `day`.
+    pub fn new(day: NaiveDate, seq: i64) -> Self {
+        Self(format!("TS-{}-{seq:04}", day.format("%Y%m%d")))
+    }
+
+    /// Accepts exactly `TS-` + a real date + `-` + 4 or more digits.
+    pub fn parse(s: &str) -> Result<Self, BadTicketNo> {
+        let bad = || BadTicketNo(s.to_owned());
+        let rest = s.strip_prefix("TS-").ok_or_else(bad)?;
+        let (date, seq) = rest.split_once('-').ok_or_else(bad)?;
+        if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        NaiveDate::parse_from_str(date, "%Y%m%d").map_err(|_| bad())?;
+        if seq.len() < 4 || seq.len() > 9 || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Finds the first ticket number anywhere in `text` (subjects, Message-IDs).
+    pub fn find_in(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        let mut from = 0;
+        while let Some(pos) = text[from..].find("TS-") {
+            let start = from + pos;
+            let mut end = start + 3;
+            while end < bytes.len() && (bytes[end].is_ascii_digit() || bytes[end] == b'-') {
+                end += 1;
+            }
+            let candidate = text[start..end].trim_end_matches('-');
+            // Take the longest prefix that parses: "TS-20261120-0001-x" -> the number.
+            if let Some(found) = candidate
+                .match_indices('-')
+                .map(|(i, _)| &candidate[..i])
+                .chain(std::iter::once(candidate))
+                .filter_map(|c| Self::parse(c).ok())
+                .last()
+            {
+                return Some(found);
+            }
+            from = start + 3;
+        }
+        None
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TicketNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How fast a complaint must be answered (处理时效).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Urgency {
+    /// 一般: ordinary.
+    Normal,
+    /// 加急: the customer threatens to go further, or may suffer loss.
+    Expedited,
+    /// 紧急: media or authorities involved, or serious loss.
+    Urgent,
+}
+
+impl Urgency {
+    /// Reads the form's words (Chinese or English).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let lower = s.to_ascii_lowercase();
+        if s.starts_with("紧急") || lower == "urgent" {
+            Some(Self::Urgent)
+        } else if s.starts_with("加急") || lower == "expedited" {
+            Some(Self::Expedited)
+        } else if s.starts_with("一般") || s.starts_with("普通") || lower == "normal" {
+            Some(Self::Normal)
+        } else {
+            None
+        }
+    }
+
+    /// One level up, for a customer who complains again.
+    pub fn raised(self) -> Self {
+        match self {
+            Self::Normal => Self::Expedited,
+            Self::Expedited | Self::Urgent => Self::Urgent,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Expedited => "expedited",
+            Self::Urgent => "urgent",
+        }
+    }
+
+    /// The word the desk uses in mail.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Self::Normal => "一般",
+            Self::Expedited => "加急",
+            Self::Urgent => "紧急",
+        }
+    }
+}
+
+impl FromStr for Urgency {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or_else(|| format!("unknown urgency {s:?} (urgent, expedited, normal)"))
+    }
+}
+
+/// What a reply says it is (first line of its own text, forms.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Contacted,
+    Result,
+    Extension,
+    Update,
+    Close,
+    Reopen,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Contacted => "contacted",
+            Self::Result => "result",
+            Self::Extension => "extension",
+            Self::Update => "update",
+            Self::Close => "close",
+            Self::Reopen => "reopen",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_numbers_parse_strictly() {
+        assert!(TicketNo::parse("TS-20261120-0001").is_ok());
+        assert!(TicketNo::parse("TS-20261120-12345").is_ok());
+        assert!(TicketNo::parse("TS-20261320-0001").is_err());
+        assert!(TicketNo::parse("TS-20261120-01").is_err());
+        assert!(TicketNo::parse("XS-20261120-0001").is_err());
+    }
+
+    #[test]
+    fn ticket_numbers_are_found_in_text() {
+        let t = TicketNo::find_in("Re: [TS-20261116-0001] 投诉转出").unwrap();
+        assert_eq!(t.as_str(), "TS-20261116-0001");
+        let t = TicketNo::find_in("<TS-20261116-0002.forward.x1@hq.example.test>").unwrap();
+        assert_eq!(t.as_str(), "TS-20261116-0002");
+        assert_eq!(TicketNo::find_in("TS-2026 nothing"), None);
+    }
+
+    #[test]
+    fn urgency_words() {
+        assert_eq!(Urgency::parse("紧急"), Some(Urgency::Urgent));
+        assert_eq!(Urgency::parse(" 加急 "), Some(Urgency::Expedited));
+        assert_eq!(Urgency::parse("普通"), Some(Urgency::Normal));
+        assert_eq!(Urgency::parse("Urgent"), Some(Urgency::Urgent));
+        assert_eq!(Urgency::parse("soon"), None);
+        assert_eq!(Urgency::Normal.raised(), Urgency::Expedited);
+    }
+}
