@@ -227,11 +227,13 @@ impl Settings {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),
         };
-        settings.validate().map_err(|(key, message)| ConfigError::Invalid {
-            path: path.to_owned(),
-            key,
-            message,
-        })?;
+        settings
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_owned(),
+                key,
+                message,
+            })?;
         Ok(settings)
     }
 
@@ -248,21 +250,32 @@ impl Settings {
         let mut codes = HashSet::new();
         for (i, s) in self.stations.iter().enumerate() {
             if !codes.insert(s.code.to_ascii_uppercase()) {
-                return Err((format!("stations[{i}].code"), format!("duplicate station {}", s.code)));
+                return Err((
+                    format!("stations[{i}].code"),
+                    format!("duplicate station {}", s.code),
+                ));
             }
             if s.emails.is_empty() {
-                return Err((format!("stations[{i}].emails"), "a station needs an address".into()));
+                return Err((
+                    format!("stations[{i}].emails"),
+                    "a station needs an address".into(),
+                ));
             }
         }
         if self.desk.call_center_senders.is_empty() {
-            return Err(("desk.call_center_senders".into(), "nobody may send complaints".into()));
+            return Err((
+                "desk.call_center_senders".into(),
+                "nobody may send complaints".into(),
+            ));
         }
         Ok(())
     }
 
     /// The station with this code, case-insensitively.
     pub fn station(&self, code: &str) -> Option<&Station> {
-        self.stations.iter().find(|s| s.code.eq_ignore_ascii_case(code))
+        self.stations
+            .iter()
+            .find(|s| s.code.eq_ignore_ascii_case(code))
     }
 
     /// The station one of whose addresses this is.

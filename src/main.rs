@@ -1,1 +1,108 @@
-fn main() {}
+//! The `complaintd` command: the daemon and the operator's tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use complaintd::app::App;
+use complaintd::clock::Clock;
+use complaintd::config::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "complaintd",
+    about = "Runs an after-sales network's complaint desk by email"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const DEFAULT_CONFIG: &str = "config/example.toml";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Run {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Show what the daemon would make of one message, as JSON; touches nothing.
+    Parse {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        message: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("complaintd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run { config } => {
+            init_logging();
+            let settings = Settings::load(&config)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let app = App::build(settings, Clock::System).await?;
+                let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    tracing::info!("stopping");
+                    let _ = stop_tx.send(true);
+                });
+                app.run(stop_rx).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Parse { config, message } => {
+            let settings = Settings::load(&config)?;
+            let raw = std::fs::read(&message)
+                .with_context(|| format!("reading {}", message.display()))?;
+            let parsed = complaintd::intake::parse(&raw, &settings);
+            println!("{}", serde_json::to_string_pretty(&parsed)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COMPLAINTD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("COMPLAINTD_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+}

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A ticket number, `TS-YYYYMMDD-NNNN`: intake date in the calendar's time
@@ -158,6 +158,84 @@ impl Action {
             Self::Reopen => "reopen",
         }
     }
+}
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// No station could be found: waits for the handler to reassign it.
+    Unrouted,
+    /// Forwarded, waiting for the station's first reply.
+    Open,
+    /// The station has contacted the customer.
+    Contacted,
+    /// The station has reported the result.
+    Resolved,
+    /// Closed by the handler.
+    Closed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unrouted => "unrouted",
+            Self::Open => "open",
+            Self::Contacted => "contacted",
+            Self::Resolved => "resolved",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Unrouted,
+            Self::Open,
+            Self::Contacted,
+            Self::Resolved,
+            Self::Closed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// A complaint or pre-report as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ticket {
+    pub number: TicketNo,
+    /// `complaint` or `pre_report`.
+    pub kind: String,
+    pub status: Status,
+    pub urgency: Urgency,
+    /// Station code; `None` while unrouted.
+    pub station: Option<String>,
+    /// The call-center handler who owns the ticket (首问负责制).
+    pub handler: String,
+    /// Subject of the mail that opened it.
+    pub subject: String,
+    /// The form's fields as JSON, for templates and the CLI.
+    pub fields: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub reply_due: Option<DateTime<Utc>>,
+    pub escalate_at: Option<DateTime<Utc>>,
+    pub result_due: Option<DateTime<Utc>>,
+    pub close_due: Option<DateTime<Utc>>,
+    pub extension_cap: Option<DateTime<Utc>>,
+    pub first_reply_at: Option<DateTime<Utc>>,
+    pub result_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Whether an extension was granted.
+    pub extended: bool,
+    /// Assessment verdict given at close.
+    pub valid: Option<bool>,
+    pub pre_reported: bool,
+    pub major: bool,
+    /// The earlier ticket (pre-report or open complaint) this one belongs to.
+    pub linked_to: Option<TicketNo>,
+    /// How many times the customer complained again.
+    pub repeats: i64,
 }
 
 #[cfg(test)]

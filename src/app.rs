@@ -1,0 +1,122 @@
+//! Builds the daemon from its settings and runs its workers until stopped.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::{Notify, watch};
+use tracing::{info, warn};
+
+use crate::calendar::Calendar;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::dispatch::Dispatcher;
+use crate::jobs::intake::IntakeWorker;
+use crate::jobs::outbox::OutboxWorker;
+use crate::mail::smtp::Sender;
+use crate::store::Store;
+use crate::templates::Templates;
+
+/// The daemon, built and ready to run.
+pub struct App {
+    pub dispatcher: Arc<Dispatcher>,
+    pub store: Store,
+    pub sender: Sender,
+    /// IMAP password, resolved from the environment or the file.
+    imap_password: String,
+}
+
+/// A password from the environment variable named in the config, else the file.
+pub fn password(env: Option<&str>, inline: Option<&str>) -> Option<String> {
+    env.and_then(|name| std::env::var(name).ok())
+        .or_else(|| inline.map(str::to_owned))
+}
+
+/// Loads the calendar and the templates: everything start-up must check.
+pub fn load_parts(settings: &Settings) -> anyhow::Result<(Calendar, Templates)> {
+    let calendar = Calendar::from_settings(&settings.calendar, |p| settings.resolve(p))?;
+    let dir = settings.resolve(&settings.templates.dir);
+    let templates = Templates::load(&dir, &Dispatcher::sample_context(settings))?;
+    Ok((calendar, templates))
+}
+
+impl App {
+    pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
+        let (calendar, templates) = load_parts(&settings)?;
+        let store = Store::connect(&settings.database.url, &settings.base_dir)
+            .await
+            .with_context(|| format!("opening database {}", redact(&settings.database.url)))?;
+        let smtp_password = password(
+            settings.smtp.password_env.as_deref(),
+            settings.smtp.password.as_deref(),
+        );
+        let smtp_ca = match &settings.smtp.ca_file {
+            Some(p) => Some(
+                std::fs::read(settings.resolve(p))
+                    .with_context(|| format!("smtp.ca_file {}", p.display()))?,
+            ),
+            None => None,
+        };
+        let sender = Sender::new(&settings.smtp, smtp_password, smtp_ca)?;
+        let imap_password = password(
+            settings.mailbox.password_env.as_deref(),
+            settings.mailbox.password.as_deref(),
+        )
+        .context("mailbox: no password (set mailbox.password_env or mailbox.password)")?;
+        let dispatcher = Arc::new(Dispatcher::new(settings, calendar, templates, clock)?);
+        Ok(Self {
+            dispatcher,
+            store,
+            sender,
+            imap_password,
+        })
+    }
+
+    pub fn intake_worker(&self, outbox_wake: Arc<Notify>) -> IntakeWorker {
+        IntakeWorker {
+            dispatcher: self.dispatcher.clone(),
+            store: self.store.clone(),
+            password: self.imap_password.clone(),
+            outbox_wake,
+        }
+    }
+
+    pub fn outbox_worker(&self, wake: Arc<Notify>) -> OutboxWorker {
+        OutboxWorker {
+            store: self.store.clone(),
+            sender: self.sender.clone(),
+            clock: self.dispatcher.clock.clone(),
+            wake,
+            parallel: self.dispatcher.settings.smtp.pool_size as usize,
+        }
+    }
+
+    /// Runs every worker until `stop` turns true, then lets them finish
+    /// their current step.
+    pub async fn run(self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let wake = Arc::new(Notify::new());
+        let intake = tokio::spawn(self.intake_worker(wake.clone()).run(stop.clone()));
+        let outbox = tokio::spawn(self.outbox_worker(wake).run(stop.clone()));
+        info!("complaintd running");
+        for (name, task) in [("intake", intake), ("outbox", outbox)] {
+            if let Err(e) = task.await {
+                warn!(worker = name, error = %e, "worker ended abnormally");
+            }
+        }
+        self.store.close().await;
+        Ok(())
+    }
+}
+
+/// A database URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

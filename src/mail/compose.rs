@@ -1,0 +1,168 @@
+//! Outgoing messages: from a rendered template to RFC 5322 bytes, with our
+//! own Message-IDs carrying the ticket number, so a reply can be matched even
+//! when its subject was edited.
+
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment as AttachmentPart, Mailbox, MultiPart, SinglePart};
+
+use crate::intake::Attachment;
+use crate::ticket::TicketNo;
+
+/// A message to send, before it becomes bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML alternative, when the template has one.
+    pub html: Option<String>,
+    /// Files sent along (the complaint's original attachments).
+    pub attachments: Vec<Attachment>,
+    /// The message this one answers, so the recipient's client threads it.
+    pub in_reply_to: Option<String>,
+    /// Marks reminders, escalations and acknowledgements (RFC 3834), so
+    /// well-behaved auto-responders stay quiet.
+    pub auto_submitted: bool,
+}
+
+impl Draft {
+    /// Every envelope recipient: To then Cc, without repeats.
+    pub fn recipients(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for r in self.to.iter().chain(&self.cc) {
+            if !all.iter().any(|a| a.eq_ignore_ascii_case(r)) {
+                all.push(r.clone());
+            }
+        }
+        all
+    }
+}
+
+/// A Message-ID (without brackets) for mail about `ticket`:
+/// `TS-20261120-0001.forward.k3j9x2@domain`.
+pub fn message_id(ticket: Option<&TicketNo>, purpose: &str, domain: &str) -> String {
+    let random: String = std::iter::repeat_with(fastrand::alphanumeric)
+        .take(12)
+        .collect();
+    let purpose: String = purpose
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    match ticket {
+        Some(t) => format!("{t}.{purpose}.{random}@{domain}"),
+        None => format!("complaintd.{purpose}.{random}@{domain}"),
+    }
+}
+
+/// Drops control characters (CR/LF above all) from a value bound for a
+/// header: form fields must not be able to add headers.
+pub fn header_safe(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+fn mailbox(address: &str) -> anyhow::Result<Mailbox> {
+    address
+        .parse()
+        .with_context(|| format!("bad address {address:?}"))
+}
+
+/// Renders the draft to bytes.
+pub fn compose(
+    draft: &Draft,
+    from: &Mailbox,
+    message_id: &str,
+    date: SystemTime,
+) -> anyhow::Result<Vec<u8>> {
+    let mut builder = lettre::Message::builder()
+        .from(from.clone())
+        .subject(header_safe(&draft.subject))
+        .date(date)
+        .message_id(Some(format!("<{message_id}>")));
+    for to in &draft.to {
+        builder = builder.to(mailbox(to)?);
+    }
+    for cc in &draft.cc {
+        builder = builder.cc(mailbox(cc)?);
+    }
+    if let Some(parent) = &draft.in_reply_to {
+        let parent = format!("<{}>", header_safe(parent).trim_matches(['<', '>']));
+        builder = builder.in_reply_to(parent.clone()).references(parent);
+    }
+    if draft.auto_submitted {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ));
+    }
+    let text = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(draft.text.clone());
+    let body = match &draft.html {
+        Some(html) => MultiPart::alternative().singlepart(text).singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(html.clone()),
+        ),
+        None => MultiPart::mixed().singlepart(text),
+    };
+    let message = if draft.attachments.is_empty() && draft.html.is_none() {
+        builder.singlepart(
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(draft.text.clone()),
+        )?
+    } else {
+        let mut mixed = if draft.html.is_some() {
+            MultiPart::mixed().multipart(body)
+        } else {
+            body
+        };
+        for a in &draft.attachments {
+            let content_type = ContentType::parse(&a.content_type).unwrap_or_else(|_| {
+                ContentType::parse("application/octet-stream").expect("valid type")
+            });
+            mixed = mixed.singlepart(
+                AttachmentPart::new(header_safe(&a.filename)).body(a.data.clone(), content_type),
+            );
+        }
+        builder.multipart(mixed)?
+    };
+    Ok(message.formatted())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_carry_the_ticket() {
+        let t = TicketNo::parse("TS-20261120-0001").unwrap();
+        let id = message_id(Some(&t), "forward", "hq.example.test");
+        assert!(id.starts_with("TS-20261120-0001.forward."));
+        assert_eq!(TicketNo::find_in(&id), Some(t));
+    }
+
+    #[test]
+    fn form_fields_cannot_inject_headers() {
+        let draft = Draft {
+            to: vec!["a@example.test".into()],
+            subject: "投诉\r\nBcc: evil@example.test".into(),
+            text: "body".into(),
+            ..Draft::default()
+        };
+        let from: Mailbox = "d@example.test".parse().unwrap();
+        let raw = compose(&draft, &from, "x@y", SystemTime::UNIX_EPOCH).unwrap();
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(!raw.lines().any(|l| l.starts_with("Bcc:")), "{raw}");
+    }
+}

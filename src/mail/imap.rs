@@ -1,0 +1,356 @@
+//! The IMAP side: connect (IMAPS, STARTTLS or plaintext on loopback), log in,
+//! search, fetch, move, and wait with IDLE. Every command has a timeout, so a
+//! silent server cannot hang the daemon.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use async_imap::extensions::idle::IdleResponse;
+use futures_util::TryStreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+
+use crate::config::{MailboxSettings, TlsMode};
+
+/// Longest any single command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A connection that is either plaintext (lab only) or TLS.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl fmt::Debug for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stream::Plain(_) => "Stream::Plain",
+            Stream::Tls(_) => "Stream::Tls",
+        })
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+type Session = async_imap::Session<Stream>;
+
+/// The system's web PKI roots plus the configured extra CA.
+pub fn tls_config(ca_file: Option<&std::path::Path>) -> anyhow::Result<Arc<ClientConfig>> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        for cert in CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("reading CA file {}", path.display()))?
+        {
+            roots
+                .add(cert.with_context(|| format!("reading CA file {}", path.display()))?)
+                .with_context(|| format!("CA file {}", path.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+async fn start_tls(tcp: TcpStream, host: &str, tls: Arc<ClientConfig>) -> anyhow::Result<Stream> {
+    let name =
+        ServerName::try_from(host.to_owned()).with_context(|| format!("bad server name {host}"))?;
+    let stream = TlsConnector::from(tls).connect(name, tcp).await?;
+    Ok(Stream::Tls(Box::new(stream)))
+}
+
+/// An authenticated IMAP session with one folder selected.
+pub struct Mailbox {
+    session: Session,
+    /// The selected folder.
+    pub folder: String,
+    /// UIDVALIDITY of the selected folder: with a UID, the message's identity.
+    pub uidvalidity: u32,
+    /// Whether the server offers IDLE.
+    pub idle: bool,
+}
+
+/// One message fetched from the server.
+pub struct Fetched {
+    pub uid: u32,
+    /// RFC822.SIZE as the server reports it.
+    pub size: u32,
+    /// The whole message; empty when it was too large to fetch.
+    pub raw: Vec<u8>,
+}
+
+async fn timed<T, E: Into<anyhow::Error>>(
+    what: &str,
+    fut: impl Future<Output = Result<T, E>>,
+) -> anyhow::Result<T> {
+    match timeout(COMMAND_TIMEOUT, fut).await {
+        Ok(r) => r
+            .map_err(Into::into)
+            .with_context(|| format!("IMAP {what}")),
+        Err(_) => bail!("IMAP {what}: no answer in {COMMAND_TIMEOUT:?}"),
+    }
+}
+
+impl Mailbox {
+    /// Connects, logs in, makes sure the side folders exist, selects `folder`.
+    pub async fn open(
+        settings: &MailboxSettings,
+        password: &str,
+        ca: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        let host = settings
+            .server
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(&settings.server);
+        let tcp = timed("connect", TcpStream::connect(&settings.server)).await?;
+        tcp.set_nodelay(true)?;
+        let stream = match settings.tls {
+            TlsMode::Imaps | TlsMode::Smtps => start_tls(tcp, host, tls_config(ca)?).await?,
+            TlsMode::None | TlsMode::Starttls => Stream::Plain(tcp),
+        };
+        let mut client = async_imap::Client::new(stream);
+        timed("greeting", async {
+            client.read_response().await.map_err(anyhow::Error::from)
+        })
+        .await?
+        .ok_or_else(|| anyhow!("IMAP server closed the connection before greeting"))?;
+        if settings.tls == TlsMode::Starttls {
+            timed(
+                "STARTTLS",
+                client.run_command_and_check_ok("STARTTLS", None),
+            )
+            .await?;
+            let Stream::Plain(tcp) = client.into_inner() else {
+                unreachable!("STARTTLS on a TLS stream")
+            };
+            client = async_imap::Client::new(start_tls(tcp, host, tls_config(ca)?).await?);
+        }
+        let mut session = timed("LOGIN", async {
+            client
+                .login(&settings.user, password)
+                .await
+                .map_err(|(e, _)| anyhow::Error::from(e))
+        })
+        .await?;
+        let caps = timed("CAPABILITY", session.capabilities()).await?;
+        let idle = caps.has_str("IDLE");
+        for side in [&settings.handled_folder, &settings.quarantine_folder] {
+            // CREATE fails when the folder exists; that is the common case.
+            let _ = timed("CREATE", session.create(side)).await;
+        }
+        let selected = timed("SELECT", session.select(&settings.folder)).await?;
+        Ok(Self {
+            session,
+            folder: settings.folder.clone(),
+            uidvalidity: selected.uid_validity.unwrap_or(0),
+            idle,
+        })
+    }
+
+    /// UIDs of every message in the folder, ascending. The folder holds only
+    /// unhandled mail (handled mail is moved out), so this is the work list;
+    /// it is asked afresh after every wake because IDLE notices can be lost.
+    pub async fn pending_uids(&mut self) -> anyhow::Result<Vec<u32>> {
+        let found: HashSet<u32> = timed("UID SEARCH", self.session.uid_search("ALL")).await?;
+        let mut uids: Vec<u32> = found.into_iter().collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
+    /// Fetches the given messages whole; those over `max_bytes` come back
+    /// with an empty body (quarantined unread).
+    pub async fn fetch(&mut self, uids: &[u32], max_bytes: u64) -> anyhow::Result<Vec<Fetched>> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uid_set(uids);
+        let sizes: Vec<(u32, u32)> = timed("UID FETCH size", async {
+            let stream = self.session.uid_fetch(&set, "(UID RFC822.SIZE)").await?;
+            let all: Vec<_> = stream.try_collect().await?;
+            Ok::<_, anyhow::Error>(
+                all.iter()
+                    .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
+                    .collect(),
+            )
+        })
+        .await?;
+        let (small, large): (Vec<_>, Vec<_>) = sizes
+            .iter()
+            .partition(|(_, size)| u64::from(*size) <= max_bytes);
+        let mut out: Vec<Fetched> = large
+            .iter()
+            .map(|&(uid, size)| Fetched {
+                uid,
+                size,
+                raw: Vec::new(),
+            })
+            .collect();
+        if !small.is_empty() {
+            let set = uid_set(&small.iter().map(|(u, _)| *u).collect::<Vec<_>>());
+            let bodies = timed("UID FETCH body", async {
+                let stream = self
+                    .session
+                    .uid_fetch(&set, "(UID RFC822.SIZE BODY.PEEK[])")
+                    .await?;
+                let all: Vec<_> = stream.try_collect().await?;
+                Ok::<_, anyhow::Error>(all)
+            })
+            .await?;
+            for f in bodies {
+                if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                    out.push(Fetched {
+                        uid,
+                        size: f.size.unwrap_or(body.len() as u32),
+                        raw: body.to_vec(),
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|f| f.uid);
+        Ok(out)
+    }
+
+    /// Moves messages to another folder (marks them handled or quarantined).
+    pub async fn move_to(&mut self, uids: &[u32], folder: &str) -> anyhow::Result<()> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        timed("UID MOVE", self.session.uid_mv(uid_set(uids), folder)).await
+    }
+
+    /// Waits until the server reports a change, `max_wait` passes, or
+    /// `stop` fires. Without IDLE it just sleeps (polling).
+    pub async fn wait(
+        mut self,
+        max_wait: Duration,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        let mut stop = stop.clone();
+        if !self.idle {
+            tokio::select! {
+                _ = tokio::time::sleep(max_wait) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            timed("NOOP", self.session.noop()).await?;
+            return Ok(self);
+        }
+        let Self {
+            session,
+            folder,
+            uidvalidity,
+            idle,
+        } = self;
+        let mut handle = session.idle();
+        timed("IDLE", handle.init()).await?;
+        let (wait, interrupt) = handle.wait_with_timeout(max_wait);
+        let outcome = tokio::select! {
+            r = wait => Some(r),
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        drop(interrupt);
+        if let Some(r) = outcome {
+            match r? {
+                IdleResponse::NewData(_)
+                | IdleResponse::Timeout
+                | IdleResponse::ManualInterrupt => {}
+            }
+        }
+        let session = timed("DONE", handle.done()).await?;
+        Ok(Self {
+            session,
+            folder,
+            uidvalidity,
+            idle,
+        })
+    }
+
+    pub async fn logout(mut self) {
+        let _ = timeout(Duration::from_secs(5), self.session.logout()).await;
+    }
+}
+
+/// `1,2,5:9`-style set of UIDs.
+fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(super::uid_set(&[5, 1, 2, 3, 9, 7, 8]), "1:3,5,7:9");
+        assert_eq!(super::uid_set(&[4]), "4");
+    }
+}

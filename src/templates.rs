@@ -1,0 +1,117 @@
+//! Mail templates, loaded from the operator's `templates/` directory at start:
+//! `NAME.txt` (first line `Subject: …`, a blank line, the body) and an
+//! optional `NAME.html` alternative. Strict about undefined variables; every
+//! template is rendered once with a sample context at load, so a typo stops
+//! the daemon at start-up instead of at the first complaint.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+/// Every template the daemon sends; each must exist as `NAME.txt`.
+pub const REQUIRED: &[&str] = &["forward", "ack", "problem", "unrouted", "relay"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("template {name}: {message}")]
+    Render { name: String, message: String },
+}
+
+/// A rendered mail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+/// The loaded, checked templates.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// Loads every `*.txt`/`*.html` in `dir`, checks the required ones exist
+    /// and that all render with `sample` (the shape of every real context).
+    pub fn load(dir: &Path, sample: &impl Serialize) -> Result<Self, TemplateError> {
+        let file_err = |path: &Path, message: String| TemplateError::File {
+            path: path.to_owned(),
+            message,
+        };
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let syntax = SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .trim_blocks(true)
+            .build()
+            .map_err(|e| file_err(dir, e.to_string()))?;
+        env.set_syntax(syntax);
+        let entries = std::fs::read_dir(dir).map_err(|e| file_err(dir, e.to_string()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| file_err(dir, e.to_string()))?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+                continue;
+            };
+            if !(name.ends_with(".txt") || name.ends_with(".html")) {
+                continue;
+            }
+            let source =
+                std::fs::read_to_string(&path).map_err(|e| file_err(&path, e.to_string()))?;
+            env.add_template_owned(name, source)
+                .map_err(|e| file_err(&path, e.to_string()))?;
+        }
+        let templates = Self { env };
+        for name in REQUIRED {
+            if templates.env.get_template(&format!("{name}.txt")).is_err() {
+                return Err(file_err(
+                    &dir.join(format!("{name}.txt")),
+                    "missing template".into(),
+                ));
+            }
+        }
+        let names: Vec<String> = templates
+            .env
+            .templates()
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        for name in names {
+            let stem = name.trim_end_matches(".txt").trim_end_matches(".html");
+            templates.render(stem, sample)?;
+        }
+        Ok(templates)
+    }
+
+    /// Renders `NAME.txt` (and `NAME.html` when present) with `context`.
+    pub fn render(&self, name: &str, context: &impl Serialize) -> Result<Rendered, TemplateError> {
+        let err = |message: String| TemplateError::Render {
+            name: name.to_owned(),
+            message,
+        };
+        let ctx = minijinja::Value::from(minijinja::value::Serde(context));
+        let text = self
+            .env
+            .get_template(&format!("{name}.txt"))
+            .and_then(|t| t.render(&ctx))
+            .map_err(|e| err(format!("{e:#}")))?;
+        let (subject, body) = match text.split_once('\n') {
+            Some((first, rest)) if first.starts_with("Subject:") => (
+                first["Subject:".len()..].trim().to_owned(),
+                rest.trim_start_matches(['\r', '\n']).to_owned(),
+            ),
+            _ => return Err(err("the first line must be `Subject: …`".into())),
+        };
+        let html = match self.env.get_template(&format!("{name}.html")) {
+            Ok(t) => Some(t.render(&ctx).map_err(|e| err(format!("{e:#}")))?),
+            Err(_) => None,
+        };
+        Ok(Rendered {
+            subject,
+            text: body,
+            html,
+        })
+    }
+}

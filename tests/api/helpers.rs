@@ -1,0 +1,336 @@
+//! `spawn_app` and the lab clients the tests share.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use complaintd::app::App;
+use complaintd::clock::Clock;
+use complaintd::config::Settings;
+use complaintd::store::Store;
+use futures_util::TryStreamExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Where the lab listens (from `scripts/lab env`, with its defaults).
+pub struct Lab {
+    pub smtp: String,
+    pub imap: String,
+    pub pg_url: String,
+}
+
+pub fn lab() -> Lab {
+    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+    Lab {
+        smtp: var("COMPLAINTD_LAB_SMTP", "127.0.0.1:10025"),
+        imap: var("COMPLAINTD_LAB_IMAP", "127.0.0.1:10143"),
+        pg_url: var(
+            "COMPLAINTD_LAB_PG_URL",
+            "postgres://postgres@127.0.0.1:15432/complaintd",
+        ),
+    }
+}
+
+/// The project's root, where config/ and templates/ live.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A prefix no other test (or earlier run) uses, so each test has its own
+/// mailboxes on the shared lab.
+pub fn unique_prefix() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let rand: String = std::iter::repeat_with(fastrand::lowercase)
+        .take(5)
+        .collect();
+    format!("t{}{n}{rand}", std::process::id())
+}
+
+/// The demo network's addresses, made private to one test.
+pub struct Network {
+    pub prefix: String,
+}
+
+impl Network {
+    pub fn addr(&self, local: &str, domain: &str) -> String {
+        format!("{}-{local}@{domain}", self.prefix)
+    }
+    pub fn hq(&self, local: &str) -> String {
+        self.addr(local, "hq.example.test")
+    }
+    pub fn station(&self, code: &str) -> String {
+        self.addr(
+            &format!("station-{}", code.to_ascii_lowercase()),
+            "stations.example.test",
+        )
+    }
+}
+
+fn prefix_address(prefix: &str, a: &str) -> String {
+    if a.starts_with('@') {
+        a.to_owned()
+    } else {
+        format!("{prefix}-{a}")
+    }
+}
+
+/// config/example.toml with every address made private to `prefix`, the
+/// lab's ports, and a fresh database.
+pub async fn test_settings(prefix: &str) -> Settings {
+    let mut s = Settings::load(&root().join("config/example.toml")).expect("example config loads");
+    let lab = lab();
+    let p = |a: &str| prefix_address(prefix, a);
+    s.mailbox.server = lab.imap.clone();
+    s.mailbox.user = p(&s.mailbox.user);
+    s.mailbox.poll_seconds = 5;
+    s.mailbox.password_env = None;
+    s.mailbox.password = Some("lab".into());
+    s.smtp.server = lab.smtp.clone();
+    s.smtp.from = p(&s.smtp.from);
+    s.desk.dispatch_address = p(&s.desk.dispatch_address);
+    s.desk.pre_report_addresses = s.desk.pre_report_addresses.iter().map(|a| p(a)).collect();
+    s.desk.handlers = s.desk.handlers.iter().map(|a| p(a)).collect();
+    s.desk.supervisor = p(&s.desk.supervisor);
+    s.desk.channel_management = p(&s.desk.channel_management);
+    for st in &mut s.stations {
+        st.emails = st.emails.iter().map(|a| p(a)).collect();
+        st.manager = p(&st.manager);
+    }
+    s.database.url = database_url(prefix).await;
+    s
+}
+
+/// SQLite in a temp dir, or a fresh PostgreSQL database when
+/// `COMPLAINTD_TEST_DB=postgres`.
+async fn database_url(prefix: &str) -> String {
+    if std::env::var("COMPLAINTD_TEST_DB").as_deref() == Ok("postgres") {
+        let admin = lab().pg_url;
+        let pool = sqlx::PgPool::connect(&admin)
+            .await
+            .expect("lab postgres is up (scripts/lab up)");
+        let create = format!("CREATE DATABASE {prefix}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+            .execute(&pool)
+            .await
+            .expect("create test database");
+        pool.close().await;
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        format!("{base}/{prefix}")
+    } else {
+        let dir = std::env::temp_dir().join(format!("complaintd-test-{prefix}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        format!("sqlite://{}", dir.join("complaintd.db").display())
+    }
+}
+
+/// A daemon running in-process against the lab.
+pub struct TestApp {
+    pub net: Network,
+    pub settings: Settings,
+    pub clock: Clock,
+    pub store: Store,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts a daemon on a private network, at `now` on a manual clock.
+pub async fn spawn_app_at(now: DateTime<Utc>) -> TestApp {
+    let prefix = unique_prefix();
+    let settings = test_settings(&prefix).await;
+    start(Network { prefix }, settings, Clock::manual(now)).await
+}
+
+/// Starts a daemon on a private network, on a manual clock set to a
+/// working-day morning.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_at("2026-11-16T01:30:00Z".parse().expect("date")).await
+}
+
+async fn start(net: Network, settings: Settings, clock: Clock) -> TestApp {
+    let app = App::build(settings.clone(), clock.clone())
+        .await
+        .expect("app builds");
+    let store = app.store.clone();
+    let (stop, stop_rx) = watch::channel(false);
+    let task = tokio::spawn(app.run(stop_rx));
+    TestApp {
+        net,
+        settings,
+        clock,
+        store,
+        stop,
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    /// Stops the daemon and waits for its workers to finish.
+    pub async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            task.await.expect("app task").expect("app ran");
+        }
+    }
+
+    /// Stops and starts again on the same database and clock.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let TestApp {
+            net,
+            settings,
+            clock,
+            ..
+        } = self;
+        start(net, settings, clock).await
+    }
+}
+
+/// Sends a raw message through the lab's Postfix.
+pub async fn smtp_send(from: &str, to: &[&str], raw: &[u8]) {
+    use lettre::address::Envelope;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let lab = lab();
+    let (host, port) = lab.smtp.rsplit_once(':').expect("host:port");
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(port.parse().expect("port"))
+        .build();
+    let envelope = Envelope::new(
+        Some(from.parse().expect("from")),
+        to.iter().map(|t| t.parse().expect("to")).collect(),
+    )
+    .expect("envelope");
+    transport
+        .send_raw(&envelope, raw)
+        .await
+        .expect("lab accepts the mail");
+}
+
+/// A message as read back from a lab inbox.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub subject: String,
+    pub message_id: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub text: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn addresses(a: Option<&mail_parser::Address>) -> Vec<String> {
+    a.map(|a| {
+        a.iter()
+            .filter_map(|x| x.address().map(str::to_ascii_lowercase))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn read(raw: Vec<u8>) -> Received {
+    let m = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("parsable mail");
+    let headers = m
+        .headers_raw()
+        .map(|(n, v)| (n.to_owned(), v.trim().to_owned()))
+        .collect();
+    Received {
+        subject: m.subject().unwrap_or_default().to_owned(),
+        message_id: m.message_id().unwrap_or_default().to_owned(),
+        to: addresses(m.to()),
+        cc: addresses(m.cc()),
+        text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        headers,
+    }
+}
+
+/// Every message in `folder` of `user`'s lab mailbox.
+pub async fn mailbox(user: &str, folder: &str) -> Vec<Received> {
+    let tcp = TcpStream::connect(lab().imap).await.expect("lab imap");
+    let mut client = async_imap::Client::new(complaintd::mail::imap::Stream::Plain(tcp));
+    client.read_response().await.expect("greeting");
+    let mut session = client
+        .login(user, "lab")
+        .await
+        .map_err(|(e, _)| e)
+        .expect("login");
+    let out = match session.select(folder).await {
+        Ok(mb) if mb.exists > 0 => {
+            let fetched: Vec<_> = session
+                .fetch("1:*", "BODY.PEEK[]")
+                .await
+                .expect("fetch")
+                .try_collect()
+                .await
+                .expect("fetch all");
+            fetched
+                .iter()
+                .filter_map(|f| f.body().map(|b| read(b.to_vec())))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let _ = session.logout().await;
+    out
+}
+
+/// Waits (on real mail delivery, not on deadlines) until `user`'s inbox
+/// holds `count` messages matching `pred`, and returns them.
+pub async fn wait_for_mail(
+    user: &str,
+    count: usize,
+    pred: impl Fn(&Received) -> bool,
+) -> Vec<Received> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let found: Vec<Received> = mailbox(user, "INBOX")
+            .await
+            .into_iter()
+            .filter(|m| pred(m))
+            .collect();
+        if found.len() >= count || tokio::time::Instant::now() > deadline {
+            assert!(
+                found.len() >= count,
+                "{user}: expected {count} matching mails, found {}",
+                found.len()
+            );
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A complaint form mail as the call center writes it (plain UTF-8, base64).
+pub fn complaint_mail(from: &str, to: &str, message_id: &str, form: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(form.as_bytes());
+    let folded: Vec<&str> = body
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).expect("ascii"))
+        .collect();
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: =?utf-8?B?{}?=\r\nDate: Mon, 16 Nov 2026 09:30:00 +0800\r\n\
+         Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        base64::engine::general_purpose::STANDARD.encode("投诉转出-马丽".as_bytes()),
+        folded.join("\r\n")
+    )
+    .into_bytes()
+}
+
+pub const FORM_BJ01: &str = "投诉单号：HC20261116001\n紧急程度：加急\n投诉分类：服务类-服务质量-维修周期\n\
+服务站：BJ01 北京海淀服务站\n客户姓名：马丽\n联系电话：13900002222\n服务单号：SO-2026-110001\n\
+产品型号：超翔 E500\n所在地区：北京市海淀区\n投诉内容：报修后五天无人联系。\n客户诉求：尽快上门。\n受理人：刘嘉\n";

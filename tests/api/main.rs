@@ -1,0 +1,6 @@
+//! Integration tests against the real lab (scripts/lab up): Dovecot over
+//! IMAP with IDLE, Postfix over SMTP, SQLite or PostgreSQL
+//! (`COMPLAINTD_TEST_DB=postgres`). No mocks.
+
+mod helpers;
+mod walking_skeleton;
