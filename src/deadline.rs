@@ -1,40 +1,350 @@
 //! Deadlines of a ticket, counted in business time, and its reminder ladder.
-//! (Placeholder until the real one lands.)
+//!
+//! Seed 004's time limits (时效规定), all from the clock start (the first
+//! working instant at or after dispatch):
+//!
+//! | urgency | reply due | first escalation |
+//! |---|---|---|
+//! | urgent 紧急 | 0.5 business day | at the reply deadline |
+//! | expedited 加急 | 1 business day | at the reply deadline |
+//! | normal 一般 | 2 business days | 3 business days ("2-3 个工作日内回复") |
+//!
+//! For every complaint the result is due in 2 business days and the ticket
+//! closes in 3; in special cases an extension may move them to at most 5.
+//!
+//! The ladder turns each deadline into mail: reminders to the station while
+//! the window runs, an escalation at the breach (station, copied to the
+//! regional manager and the handler), and a supervisor level one business day
+//! later. It is a plan: the daemon drops what is no longer due once the
+//! station has answered.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
 use serde::Deserialize;
+use serde_json::json;
 
-use crate::calendar::Calendar;
+use crate::calendar::{BusinessDays, Calendar};
 use crate::ticket::Urgency;
 
-/// The `[deadlines]` section of the config.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct DeadlinePolicy {}
+/// The `[deadlines]` section of the config. Every key is optional; a window
+/// is a number of business days in steps of 0.5, counted from the clock start.
+/// The defaults, written out:
+///
+/// ```toml
+/// [deadlines]
+/// urgent = { reply = 0.5, escalate = 0.5 }
+/// expedited = { reply = 1, escalate = 1 }
+/// normal = { reply = 2, escalate = 3 }
+/// result = 2
+/// close = 3
+/// extension_cap = 5
+/// reminders = [{ elapsed = 0.5 }, { before_minutes = 60 }]
+/// supervisor_after = 1
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadlinePolicy {
+    /// Windows of urgent (紧急) complaints.
+    pub urgent: ReplyWindow,
+    /// Windows of expedited (加急) complaints.
+    pub expedited: ReplyWindow,
+    /// Windows of normal (一般) complaints.
+    pub normal: ReplyWindow,
+    /// The station reports the result (处理结果) within this.
+    pub result: BusinessDays,
+    /// The ticket is closed (结案) within this.
+    pub close: BusinessDays,
+    /// An extension may move result and close to at most this.
+    pub extension_cap: BusinessDays,
+    /// Reminders sent to the station before each deadline, in this order.
+    pub reminders: Vec<Reminder>,
+    /// The supervisor is told this long after an escalation.
+    pub supervisor_after: BusinessDays,
+}
 
+/// The reply window of one urgency, e.g. `normal = { reply = 2, escalate = 3 }`.
+/// Both keys are required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyWindow {
+    /// The station replies (contacts the customer and says so) within this.
+    pub reply: BusinessDays,
+    /// A missing reply is escalated at this; never before the reply deadline.
+    pub escalate: BusinessDays,
+}
+
+/// When a reminder goes out, relative to the window it is about. A reminder
+/// that would fall outside the window (at or before its start, at or after
+/// its deadline) is not sent: an hour-before reminder makes no sense in a
+/// one-hour window.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reminder {
+    /// When this share of the working time has gone, `{ elapsed = 0.5 }`.
+    Elapsed(f64),
+    /// This many working minutes before the deadline, `{ before_minutes = 60 }`.
+    BeforeMinutes(u32),
+}
+
+impl Default for DeadlinePolicy {
+    fn default() -> Self {
+        let days = BusinessDays::from_half_days;
+        Self {
+            urgent: ReplyWindow {
+                reply: days(1),
+                escalate: days(1),
+            },
+            expedited: ReplyWindow {
+                reply: days(2),
+                escalate: days(2),
+            },
+            normal: ReplyWindow {
+                reply: days(4),
+                escalate: days(6),
+            },
+            result: days(4),
+            close: days(6),
+            extension_cap: days(10),
+            reminders: vec![Reminder::Elapsed(0.5), Reminder::BeforeMinutes(60)],
+            supervisor_after: days(2),
+        }
+    }
+}
+
+impl DeadlinePolicy {
+    /// The reply window of `urgency`.
+    pub fn window(&self, urgency: Urgency) -> ReplyWindow {
+        match urgency {
+            Urgency::Urgent => self.urgent,
+            Urgency::Expedited => self.expedited,
+            Urgency::Normal => self.normal,
+        }
+    }
+}
+
+/// A ticket's deadlines, as instants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadlines {
+    /// When the clock started: dispatch, or the next working instant after it.
+    pub starts_at: DateTime<Utc>,
+    /// The station's reply is due.
     pub reply_due: DateTime<Utc>,
+    /// A missing reply is escalated (normal: later than `reply_due`).
     pub escalate_at: DateTime<Utc>,
+    /// The result is due.
     pub result_due: DateTime<Utc>,
+    /// The ticket should be closed.
     pub close_due: DateTime<Utc>,
+    /// The latest an extension may move result and close to.
     pub extension_cap: DateTime<Utc>,
 }
 
+impl Deadlines {
+    /// The deadline of `milestone`.
+    pub fn due(&self, milestone: Milestone) -> DateTime<Utc> {
+        match milestone {
+            Milestone::Reply => self.reply_due,
+            Milestone::Result => self.result_due,
+            Milestone::Close => self.close_due,
+        }
+    }
+
+    /// When missing `milestone` is escalated: the reply has its own
+    /// escalation point, the others escalate at their deadline.
+    pub fn breach(&self, milestone: Milestone) -> DateTime<Utc> {
+        match milestone {
+            Milestone::Reply => self.escalate_at,
+            Milestone::Result | Milestone::Close => self.due(milestone),
+        }
+    }
+}
+
+/// The deadlines of a complaint dispatched at `start`.
 pub fn compute(
     cal: &Calendar,
-    _p: &DeadlinePolicy,
+    policy: &DeadlinePolicy,
     start: DateTime<Utc>,
     urgency: Urgency,
 ) -> Deadlines {
-    let h = match urgency {
-        Urgency::Urgent => 4,
-        Urgency::Expedited => 8,
-        Urgency::Normal => 16,
-    };
+    let starts_at = cal.next_working_instant(start);
+    let after = |days| cal.add_business_days(starts_at, days);
+    let window = policy.window(urgency);
+    let reply_due = after(window.reply);
+    let result_due = after(policy.result);
+    // A policy written out of order is read in order rather than refused:
+    // escalating before the deadline, or capping below it, means nothing.
+    let close_due = after(policy.close).max(result_due);
     Deadlines {
-        reply_due: cal.add_working(start, Duration::hours(h)),
-        escalate_at: cal.add_working(start, Duration::hours(h)),
-        result_due: cal.add_working(start, Duration::hours(16)),
-        close_due: cal.add_working(start, Duration::hours(24)),
-        extension_cap: cal.add_working(start, Duration::hours(40)),
+        starts_at,
+        reply_due,
+        escalate_at: after(window.escalate).max(reply_due),
+        result_due,
+        close_due,
+        extension_cap: after(policy.extension_cap).max(close_due),
     }
 }
+
+/// Which deadline an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Milestone {
+    /// The station's reply.
+    Reply,
+    /// The station's result.
+    Result,
+    /// Closing the ticket.
+    Close,
+}
+
+impl Milestone {
+    /// The name used in alert keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reply => "reply",
+            Self::Result => "result",
+            Self::Close => "close",
+        }
+    }
+}
+
+/// How loud an alert is, and so who receives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AlertLevel {
+    /// To the station, before the deadline.
+    Reminder,
+    /// At the breach: to the station, copied to the regional manager and the handler.
+    Escalation,
+    /// Still overdue later: to the complaint-desk supervisor.
+    Supervisor,
+}
+
+impl AlertLevel {
+    /// The name used in alert keys and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reminder => "reminder",
+            Self::Escalation => "escalation",
+            Self::Supervisor => "supervisor",
+        }
+    }
+}
+
+/// One planned reminder or escalation mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// Stable and unique within a ticket, to record what was sent:
+    /// `reply.reminder.1` (numbered by the configured reminder), `reply.escalation`,
+    /// `reply.supervisor`.
+    pub key: String,
+    /// The deadline it is about.
+    pub milestone: Milestone,
+    /// Who receives it.
+    pub level: AlertLevel,
+    /// That deadline, to write in the mail.
+    pub due: DateTime<Utc>,
+    /// When to send it; always working time, so nothing goes out at night.
+    pub send_at: DateTime<Utc>,
+}
+
+/// The alerts planned for `milestones` of a ticket with deadlines `d`,
+/// sorted by `send_at` (ties keep milestone order, then level).
+///
+/// Reminders are placed in the window from the clock start to the deadline;
+/// the escalation comes at the breach (for the reply: `escalate_at`), the
+/// supervisor level `supervisor_after` later. Everything is sent at the next
+/// working instant, so a breach at 18:00 is mailed at 09:00 the next working day.
+pub fn ladder(
+    cal: &Calendar,
+    policy: &DeadlinePolicy,
+    d: &Deadlines,
+    milestones: &[Milestone],
+) -> Vec<Alert> {
+    let mut alerts = Vec::new();
+    for &milestone in milestones {
+        let due = d.due(milestone);
+        let alert = |level: AlertLevel, key: String, at| Alert {
+            key: format!("{}.{}", milestone.as_str(), key),
+            milestone,
+            level,
+            due,
+            send_at: cal.next_working_instant(at),
+        };
+        let window = cal.working_between(d.starts_at, due);
+        let mut reminders: Vec<Alert> = Vec::new();
+        for (i, rule) in policy.reminders.iter().enumerate() {
+            let elapsed = match *rule {
+                Reminder::Elapsed(share) => {
+                    let ms = window.num_milliseconds() as f64 * share;
+                    Duration::milliseconds(ms.round() as i64)
+                }
+                Reminder::BeforeMinutes(m) => window - Duration::minutes(m.into()),
+            };
+            if elapsed <= Duration::zero() || elapsed >= window {
+                continue;
+            }
+            let reminder = alert(
+                AlertLevel::Reminder,
+                format!("reminder.{}", i + 1),
+                cal.add_working(d.starts_at, elapsed),
+            );
+            // Two rules may land on the same instant (e.g. a two-hour window).
+            if !reminders.iter().any(|r| r.send_at == reminder.send_at) {
+                reminders.push(reminder);
+            }
+        }
+        alerts.extend(reminders);
+        let breach = d.breach(milestone);
+        alerts.push(alert(AlertLevel::Escalation, "escalation".into(), breach));
+        alerts.push(alert(
+            AlertLevel::Supervisor,
+            "supervisor".into(),
+            cal.add_business_days(breach, policy.supervisor_after),
+        ));
+    }
+    alerts.sort_by_key(|a| a.send_at);
+    alerts
+}
+
+/// What `complaintd deadline --received T --urgency U` prints: the clock
+/// start, every deadline and the alert plan, in the calendar's local time.
+pub fn deadline_json(
+    cal: &Calendar,
+    policy: &DeadlinePolicy,
+    received: DateTime<FixedOffset>,
+    urgency: Urgency,
+) -> serde_json::Value {
+    let local = |t: DateTime<Utc>| {
+        t.with_timezone(&cal.tz())
+            .fixed_offset()
+            .to_rfc3339_opts(SecondsFormat::Secs, false)
+    };
+    let d = compute(cal, policy, received.to_utc(), urgency);
+    let alerts: Vec<_> = ladder(
+        cal,
+        policy,
+        &d,
+        &[Milestone::Reply, Milestone::Result, Milestone::Close],
+    )
+    .into_iter()
+    .map(|a| {
+        json!({
+            "key": a.key,
+            "level": a.level.as_str(),
+            "due": local(a.due),
+            "send_at": local(a.send_at),
+        })
+    })
+    .collect();
+    json!({
+        "received": local(received.to_utc()),
+        "urgency": urgency.as_str(),
+        "starts_at": local(d.starts_at),
+        "reply_due": local(d.reply_due),
+        "escalate_at": local(d.escalate_at),
+        "result_due": local(d.result_due),
+        "close_due": local(d.close_due),
+        "extension_cap": local(d.extension_cap),
+        "alerts": alerts,
+    })
+}
+
+#[cfg(test)]
+mod tests;
