@@ -223,6 +223,10 @@ impl Settings {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
+        // Lets the demo and operators point one config at another database.
+        if let Ok(url) = std::env::var("COMPLAINTD_DATABASE_URL") {
+            settings.database.url = url;
+        }
         settings.base_dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),

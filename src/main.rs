@@ -1,13 +1,16 @@
 //! The `complaintd` command: the daemon and the operator's tools.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use chrono::DateTime;
 use clap::{Parser, Subcommand};
 use complaintd::app::App;
+use complaintd::calendar::Calendar;
 use complaintd::clock::Clock;
 use complaintd::config::Settings;
+use complaintd::ticket::Urgency;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +36,17 @@ enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         message: PathBuf,
+    },
+    /// Print a complaint's deadlines, as JSON.
+    Deadline {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// When the complaint was received (RFC 3339).
+        #[arg(long)]
+        received: String,
+        /// urgent, expedited or normal (紧急, 加急, 一般).
+        #[arg(long)]
+        urgency: Urgency,
     },
 }
 
@@ -73,7 +87,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&parsed)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Deadline {
+            config,
+            received,
+            urgency,
+        } => deadline(&config, &received, urgency),
     }
+}
+
+fn deadline(config: &Path, received: &str, urgency: Urgency) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config)?;
+    let calendar = Calendar::from_settings(&settings.calendar, |p| settings.resolve(p))?;
+    let received = DateTime::parse_from_rfc3339(received)
+        .with_context(|| format!("--received {received:?} is not RFC 3339"))?;
+    let json =
+        complaintd::deadline::deadline_json(&calendar, &settings.deadlines, received, urgency);
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging() {

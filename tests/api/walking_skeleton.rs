@@ -69,10 +69,9 @@ async fn a_restarted_daemon_does_not_handle_a_message_twice() {
         assert!(tokio::time::Instant::now() < deadline, "copy never handled");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    app.stop().await;
-
     let tickets = app.store.tickets(None, None).await.unwrap();
     assert_eq!(tickets.len(), 1, "one ticket");
+    app.stop().await;
     let forwards = mailbox(&station, "INBOX").await;
     assert_eq!(forwards.len(), 1, "one forward");
     assert!(mailbox(&desk, "INBOX").await.is_empty());
