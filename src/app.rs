@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::dispatch::Dispatcher;
 use crate::jobs::intake::IntakeWorker;
 use crate::jobs::outbox::OutboxWorker;
+use crate::jobs::sweep::SweepWorker;
 use crate::mail::smtp::Sender;
 use crate::store::Store;
 use crate::templates::Templates;
@@ -21,14 +22,17 @@ pub struct App {
     pub dispatcher: Arc<Dispatcher>,
     pub store: Store,
     pub sender: Sender,
+    /// Rings the sweep: tests ring it after moving the clock.
+    pub sweep_wake: Arc<Notify>,
+    /// Rings the outbox worker: intake and sweep ring it after each commit.
+    pub outbox_wake: Arc<Notify>,
     /// IMAP password, resolved from the environment or the file.
     imap_password: String,
 }
 
 /// A password from the environment variable named in the config, else the file.
 pub fn password(env: Option<&str>, inline: Option<&str>) -> Option<String> {
-    env.and_then(|name| std::env::var(name).ok())
-        .or_else(|| inline.map(str::to_owned))
+    env.and_then(|name| std::env::var(name).ok()).or_else(|| inline.map(str::to_owned))
 }
 
 /// Loads the calendar and the templates: everything start-up must check.
@@ -45,28 +49,23 @@ impl App {
         let store = Store::connect(&settings.database.url, &settings.base_dir)
             .await
             .with_context(|| format!("opening database {}", redact(&settings.database.url)))?;
-        let smtp_password = password(
-            settings.smtp.password_env.as_deref(),
-            settings.smtp.password.as_deref(),
-        );
+        let smtp_password = password(settings.smtp.password_env.as_deref(), settings.smtp.password.as_deref());
         let smtp_ca = match &settings.smtp.ca_file {
-            Some(p) => Some(
-                std::fs::read(settings.resolve(p))
-                    .with_context(|| format!("smtp.ca_file {}", p.display()))?,
-            ),
+            Some(p) => {
+                Some(std::fs::read(settings.resolve(p)).with_context(|| format!("smtp.ca_file {}", p.display()))?)
+            }
             None => None,
         };
         let sender = Sender::new(&settings.smtp, smtp_password, smtp_ca)?;
-        let imap_password = password(
-            settings.mailbox.password_env.as_deref(),
-            settings.mailbox.password.as_deref(),
-        )
-        .context("mailbox: no password (set mailbox.password_env or mailbox.password)")?;
+        let imap_password = password(settings.mailbox.password_env.as_deref(), settings.mailbox.password.as_deref())
+            .context("mailbox: no password (set mailbox.password_env or mailbox.password)")?;
         let dispatcher = Arc::new(Dispatcher::new(settings, calendar, templates, clock)?);
         Ok(Self {
             dispatcher,
             store,
             sender,
+            sweep_wake: Arc::new(Notify::new()),
+            outbox_wake: Arc::new(Notify::new()),
             imap_password,
         })
     }
@@ -90,14 +89,24 @@ impl App {
         }
     }
 
+    pub fn sweep_worker(&self, outbox_wake: Arc<Notify>) -> SweepWorker {
+        SweepWorker {
+            dispatcher: self.dispatcher.clone(),
+            store: self.store.clone(),
+            wake: self.sweep_wake.clone(),
+            outbox_wake,
+        }
+    }
+
     /// Runs every worker until `stop` turns true, then lets them finish
     /// their current step.
     pub async fn run(self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let wake = Arc::new(Notify::new());
+        let wake = self.outbox_wake.clone();
         let intake = tokio::spawn(self.intake_worker(wake.clone()).run(stop.clone()));
+        let sweep = tokio::spawn(self.sweep_worker(wake.clone()).run(stop.clone()));
         let outbox = tokio::spawn(self.outbox_worker(wake).run(stop.clone()));
         info!("complaintd running");
-        for (name, task) in [("intake", intake), ("outbox", outbox)] {
+        for (name, task) in [("intake", intake), ("sweep", sweep), ("outbox", outbox)] {
             if let Err(e) = task.await {
                 warn!(worker = name, error = %e, "worker ended abnormally");
             }

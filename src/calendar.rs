@@ -13,9 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use chrono::{
-    DateTime, Datelike, Days, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Utc, Weekday,
-};
+use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -60,19 +58,11 @@ pub enum CalendarError {
     #[error("calendar: no working time in the week (working_days or working_hours is empty)")]
     NoWorkingTime,
     #[error("{path}: cannot read holiday file: {source}")]
-    HolidayRead {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    HolidayRead { path: PathBuf, source: std::io::Error },
     #[error("{path}: invalid holiday file: {message}")]
     HolidayParse { path: PathBuf, message: String },
     #[error("{path}: year {year}: {entry:?}: {reason}")]
-    HolidayEntry {
-        path: PathBuf,
-        year: i32,
-        entry: String,
-        reason: String,
-    },
+    HolidayEntry { path: PathBuf, year: i32, entry: String, reason: String },
     #[error("holiday data leave no working day for more than {MAX_DAYS_OFF} days from {from}")]
     TooManyDaysOff { from: NaiveDate },
 }
@@ -134,16 +124,10 @@ impl Calendar {
         settings: &CalendarSettings,
         resolve: impl Fn(&Path) -> PathBuf,
     ) -> Result<Self, CalendarError> {
-        let tz = settings
-            .timezone
-            .parse::<Tz>()
-            .map_err(|_| CalendarError::Timezone(settings.timezone.clone()))?;
+        let tz = settings.timezone.parse::<Tz>().map_err(|_| CalendarError::Timezone(settings.timezone.clone()))?;
         let mut weekly = [false; 7];
         for name in &settings.working_days {
-            let day: Weekday = name
-                .trim()
-                .parse()
-                .map_err(|_| CalendarError::Weekday(name.clone()))?;
+            let day: Weekday = name.trim().parse().map_err(|_| CalendarError::Weekday(name.clone()))?;
             weekly[day.num_days_from_monday() as usize] = true;
         }
         let periods = parse_periods(&settings.working_hours)?;
@@ -219,17 +203,13 @@ impl Calendar {
 
     /// Whether `t` is inside a working period.
     pub fn is_working(&self, t: DateTime<Utc>) -> bool {
-        self.intervals_from(t)
-            .next()
-            .is_some_and(|(start, _)| start <= t)
+        self.intervals_from(t).next().is_some_and(|(start, _)| start <= t)
     }
 
     /// `t` itself when it is working time, else the start of the next period.
     pub fn next_working_instant(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         // None only past the search cap, which a built calendar cannot reach.
-        self.intervals_from(t)
-            .next()
-            .map_or(t, |(start, _)| start.max(t))
+        self.intervals_from(t).next().map_or(t, |(start, _)| start.max(t))
     }
 
     /// The instant `duration` of working time after `start`. A start outside
@@ -275,14 +255,10 @@ impl Calendar {
 
     /// Reads one holiday file; its dates override those of earlier files.
     fn load_holidays(&mut self, path: &Path) -> Result<(), CalendarError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CalendarError::HolidayRead {
-            path: path.to_owned(),
-            source,
-        })?;
-        let file: HolidayFile = toml::from_str(&text).map_err(|e| CalendarError::HolidayParse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| CalendarError::HolidayRead { path: path.to_owned(), source })?;
+        let file: HolidayFile = toml::from_str(&text)
+            .map_err(|e| CalendarError::HolidayParse { path: path.to_owned(), message: e.to_string() })?;
         let mut years = BTreeSet::new();
         let mut holidays = BTreeSet::new();
         let mut workdays = BTreeSet::new();
@@ -353,15 +329,8 @@ impl Calendar {
     }
 
     /// The working intervals of `date` as instants, in order.
-    fn intervals(
-        &self,
-        date: NaiveDate,
-    ) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
-        let periods: &[Period] = if self.is_working_day(date) {
-            &self.periods
-        } else {
-            &[]
-        };
+    fn intervals(&self, date: NaiveDate) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
+        let periods: &[Period] = if self.is_working_day(date) { &self.periods } else { &[] };
         periods
             .iter()
             .map(move |p| (self.instant(date, p.start), self.instant(date, p.end)))
@@ -370,10 +339,7 @@ impl Calendar {
     }
 
     /// The working intervals that end after `t`, in order, up to the search cap.
-    fn intervals_from(
-        &self,
-        t: DateTime<Utc>,
-    ) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
+    fn intervals_from(&self, t: DateTime<Utc>) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
         self.day_before(t)
             .iter_days()
             .take(SEARCH_LIMIT_DAYS)
@@ -401,10 +367,7 @@ impl Calendar {
                 // Inside a spring-forward gap: read the wall time with the
                 // offset of before the gap, which lands as far after the gap
                 // as it was into it (02:30 in a 02:00-03:00 gap is 03:30).
-                let before = self
-                    .tz
-                    .offset_from_utc_datetime(&(local - Duration::days(1)))
-                    .fix();
+                let before = self.tz.offset_from_utc_datetime(&(local - Duration::days(1))).fix();
                 let utc = local - Duration::seconds(before.local_minus_utc().into());
                 Utc.from_utc_datetime(&utc)
             }
@@ -416,13 +379,8 @@ impl Calendar {
 fn parse_periods(texts: &[String]) -> Result<Vec<Period>, CalendarError> {
     let mut periods: Vec<Period> = Vec::with_capacity(texts.len());
     for text in texts {
-        let bad = |reason: &str| CalendarError::Period {
-            period: text.clone(),
-            reason: reason.to_owned(),
-        };
-        let (start, end) = text
-            .split_once('-')
-            .ok_or_else(|| bad("expected HH:MM-HH:MM"))?;
+        let bad = |reason: &str| CalendarError::Period { period: text.clone(), reason: reason.to_owned() };
+        let (start, end) = text.split_once('-').ok_or_else(|| bad("expected HH:MM-HH:MM"))?;
         let start = parse_minute(start).ok_or_else(|| bad("expected HH:MM-HH:MM"))?;
         let end = parse_minute(end).ok_or_else(|| bad("expected HH:MM-HH:MM"))?;
         if start >= end {
@@ -432,9 +390,7 @@ fn parse_periods(texts: &[String]) -> Result<Vec<Period>, CalendarError> {
             return Err(bad("a period lies within one day, 00:00 to 24:00"));
         }
         if periods.last().is_some_and(|prev| start < prev.end) {
-            return Err(bad(
-                "overlaps or comes before the previous period (list them in order)",
-            ));
+            return Err(bad("overlaps or comes before the previous period (list them in order)"));
         }
         periods.push(Period { start, end });
     }
@@ -475,9 +431,7 @@ fn parse_dates(entry: &str, year: i32, ranges: bool) -> Result<Vec<NaiveDate>, S
         return Err("the range ends before it starts".into());
     }
     if days > MAX_DAYS_OFF {
-        return Err(format!(
-            "a range of more than {MAX_DAYS_OFF} days is surely a typo"
-        ));
+        return Err(format!("a range of more than {MAX_DAYS_OFF} days is surely a typo"));
     }
     Ok(from.iter_days().take_while(|d| *d <= to).collect())
 }
@@ -535,11 +489,7 @@ impl BusinessDays {
 impl fmt::Display for BusinessDays {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let whole = self.half_days / 2;
-        if self.half_days.is_multiple_of(2) {
-            write!(f, "{whole}")
-        } else {
-            write!(f, "{whole}.5")
-        }
+        if self.half_days.is_multiple_of(2) { write!(f, "{whole}") } else { write!(f, "{whole}.5") }
     }
 }
 
@@ -547,11 +497,7 @@ impl FromStr for BusinessDays {
     type Err = BadBusinessDays;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.trim()
-            .parse::<f64>()
-            .ok()
-            .and_then(Self::from_f64)
-            .ok_or_else(|| BadBusinessDays(s.to_owned()))
+        s.trim().parse::<f64>().ok().and_then(Self::from_f64).ok_or_else(|| BadBusinessDays(s.to_owned()))
     }
 }
 

@@ -198,31 +198,20 @@ fn default_pool() -> u32 {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {key}: {message}")]
-    Invalid {
-        path: PathBuf,
-        key: String,
-        message: String,
-    },
+    Invalid { path: PathBuf, key: String, message: String },
 }
 
 impl Settings {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let mut settings: Settings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let mut settings: Settings =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
         // Lets the demo and operators point one config at another database.
         if let Ok(url) = std::env::var("COMPLAINTD_DATABASE_URL") {
             settings.database.url = url;
@@ -231,62 +220,39 @@ impl Settings {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),
         };
-        settings
-            .validate()
-            .map_err(|(key, message)| ConfigError::Invalid {
-                path: path.to_owned(),
-                key,
-                message,
-            })?;
+        settings.validate().map_err(|(key, message)| ConfigError::Invalid { path: path.to_owned(), key, message })?;
         Ok(settings)
     }
 
     /// Resolves a path written in the config file against the file's directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_owned()
-        } else {
-            self.base_dir.join(path)
-        }
+        if path.is_absolute() { path.to_owned() } else { self.base_dir.join(path) }
     }
 
     fn validate(&self) -> Result<(), (String, String)> {
         let mut codes = HashSet::new();
         for (i, s) in self.stations.iter().enumerate() {
             if !codes.insert(s.code.to_ascii_uppercase()) {
-                return Err((
-                    format!("stations[{i}].code"),
-                    format!("duplicate station {}", s.code),
-                ));
+                return Err((format!("stations[{i}].code"), format!("duplicate station {}", s.code)));
             }
             if s.emails.is_empty() {
-                return Err((
-                    format!("stations[{i}].emails"),
-                    "a station needs an address".into(),
-                ));
+                return Err((format!("stations[{i}].emails"), "a station needs an address".into()));
             }
         }
         if self.desk.call_center_senders.is_empty() {
-            return Err((
-                "desk.call_center_senders".into(),
-                "nobody may send complaints".into(),
-            ));
+            return Err(("desk.call_center_senders".into(), "nobody may send complaints".into()));
         }
         Ok(())
     }
 
     /// The station with this code, case-insensitively.
     pub fn station(&self, code: &str) -> Option<&Station> {
-        self.stations
-            .iter()
-            .find(|s| s.code.eq_ignore_ascii_case(code))
+        self.stations.iter().find(|s| s.code.eq_ignore_ascii_case(code))
     }
 
     /// The station one of whose addresses this is.
     pub fn station_by_address(&self, address: &str) -> Option<&Station> {
-        self.stations
-            .iter()
-            .find(|s| s.emails.iter().any(|e| e.eq_ignore_ascii_case(address)))
+        self.stations.iter().find(|s| s.emails.iter().any(|e| e.eq_ignore_ascii_case(address)))
     }
 
     /// Whether `address` may send complaints.
@@ -294,19 +260,12 @@ impl Settings {
         let address = address.to_ascii_lowercase();
         self.desk.call_center_senders.iter().any(|allowed| {
             let allowed = allowed.to_ascii_lowercase();
-            if allowed.starts_with('@') {
-                address.ends_with(&allowed)
-            } else {
-                address == allowed
-            }
+            if allowed.starts_with('@') { address.ends_with(&allowed) } else { address == allowed }
         })
     }
 
     /// Whether a message sent to `address` is a pre-report by address.
     pub fn is_pre_report_address(&self, address: &str) -> bool {
-        self.desk
-            .pre_report_addresses
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(address))
+        self.desk.pre_report_addresses.iter().any(|a| a.eq_ignore_ascii_case(address))
     }
 }

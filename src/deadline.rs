@@ -89,18 +89,9 @@ impl Default for DeadlinePolicy {
     fn default() -> Self {
         let days = BusinessDays::from_half_days;
         Self {
-            urgent: ReplyWindow {
-                reply: days(1),
-                escalate: days(1),
-            },
-            expedited: ReplyWindow {
-                reply: days(2),
-                escalate: days(2),
-            },
-            normal: ReplyWindow {
-                reply: days(4),
-                escalate: days(6),
-            },
+            urgent: ReplyWindow { reply: days(1), escalate: days(1) },
+            expedited: ReplyWindow { reply: days(2), escalate: days(2) },
+            normal: ReplyWindow { reply: days(4), escalate: days(6) },
             result: days(4),
             close: days(6),
             extension_cap: days(10),
@@ -159,12 +150,7 @@ impl Deadlines {
 }
 
 /// The deadlines of a complaint dispatched at `start`.
-pub fn compute(
-    cal: &Calendar,
-    policy: &DeadlinePolicy,
-    start: DateTime<Utc>,
-    urgency: Urgency,
-) -> Deadlines {
+pub fn compute(cal: &Calendar, policy: &DeadlinePolicy, start: DateTime<Utc>, urgency: Urgency) -> Deadlines {
     let starts_at = cal.next_working_instant(start);
     let after = |days| cal.add_business_days(starts_at, days);
     let window = policy.window(urgency);
@@ -251,12 +237,7 @@ pub struct Alert {
 /// the escalation comes at the breach (for the reply: `escalate_at`), the
 /// supervisor level `supervisor_after` later. Everything is sent at the next
 /// working instant, so a breach at 18:00 is mailed at 09:00 the next working day.
-pub fn ladder(
-    cal: &Calendar,
-    policy: &DeadlinePolicy,
-    d: &Deadlines,
-    milestones: &[Milestone],
-) -> Vec<Alert> {
+pub fn ladder(cal: &Calendar, policy: &DeadlinePolicy, d: &Deadlines, milestones: &[Milestone]) -> Vec<Alert> {
     let mut alerts = Vec::new();
     for &milestone in milestones {
         let due = d.due(milestone);
@@ -280,11 +261,8 @@ pub fn ladder(
             if elapsed <= Duration::zero() || elapsed >= window {
                 continue;
             }
-            let reminder = alert(
-                AlertLevel::Reminder,
-                format!("reminder.{}", i + 1),
-                cal.add_working(d.starts_at, elapsed),
-            );
+            let reminder =
+                alert(AlertLevel::Reminder, format!("reminder.{}", i + 1), cal.add_working(d.starts_at, elapsed));
             // Two rules may land on the same instant (e.g. a two-hour window).
             if !reminders.iter().any(|r| r.send_at == reminder.send_at) {
                 reminders.push(reminder);
@@ -311,28 +289,20 @@ pub fn deadline_json(
     received: DateTime<FixedOffset>,
     urgency: Urgency,
 ) -> serde_json::Value {
-    let local = |t: DateTime<Utc>| {
-        t.with_timezone(&cal.tz())
-            .fixed_offset()
-            .to_rfc3339_opts(SecondsFormat::Secs, false)
-    };
+    let local =
+        |t: DateTime<Utc>| t.with_timezone(&cal.tz()).fixed_offset().to_rfc3339_opts(SecondsFormat::Secs, false);
     let d = compute(cal, policy, received.to_utc(), urgency);
-    let alerts: Vec<_> = ladder(
-        cal,
-        policy,
-        &d,
-        &[Milestone::Reply, Milestone::Result, Milestone::Close],
-    )
-    .into_iter()
-    .map(|a| {
-        json!({
-            "key": a.key,
-            "level": a.level.as_str(),
-            "due": local(a.due),
-            "send_at": local(a.send_at),
+    let alerts: Vec<_> = ladder(cal, policy, &d, &[Milestone::Reply, Milestone::Result, Milestone::Close])
+        .into_iter()
+        .map(|a| {
+            json!({
+                "key": a.key,
+                "level": a.level.as_str(),
+                "due": local(a.due),
+                "send_at": local(a.send_at),
+            })
         })
-    })
-    .collect();
+        .collect();
     json!({
         "received": local(received.to_utc()),
         "urgency": urgency.as_str(),

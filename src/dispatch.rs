@@ -5,33 +5,28 @@
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
 use lettre::message::Mailbox;
 use serde_json::{Value, json};
 
+use crate::calendar::BusinessDays;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::config::{Settings, Station};
-use crate::deadline;
+use crate::deadline::{self, Alert, AlertLevel, Deadlines, Milestone};
 use crate::intake::{Kind, Parsed};
 use crate::mail::compose::{self, Draft};
 use crate::store::{Event, NewTicket, OutboxMail, Tx};
 use crate::templates::Templates;
-use crate::ticket::{Status, Ticket, TicketNo};
+use crate::ticket::{Action, Status, Ticket, TicketNo};
 
 /// What became of an incoming message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Disposition {
     /// Its effects are committed; it goes to the handled folder.
-    Handled {
-        ticket: Option<TicketNo>,
-        note: String,
-    },
+    Handled { ticket: Option<TicketNo>, note: String },
     /// Refused or unusable; it goes to the quarantine folder, never applied.
-    Quarantined {
-        ticket: Option<TicketNo>,
-        reason: String,
-    },
+    Quarantined { ticket: Option<TicketNo>, reason: String },
 }
 
 impl Disposition {
@@ -54,25 +49,14 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(
-        settings: Settings,
-        calendar: Calendar,
-        templates: Templates,
-        clock: Clock,
-    ) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings, calendar: Calendar, templates: Templates, clock: Clock) -> anyhow::Result<Self> {
         let from: Mailbox = if settings.smtp.from_name.is_empty() {
             settings.smtp.from.parse()
         } else {
             format!("{} <{}>", settings.smtp.from_name, settings.smtp.from).parse()
         }
         .with_context(|| format!("smtp.from {:?}", settings.smtp.from))?;
-        Ok(Self {
-            settings,
-            calendar,
-            templates,
-            clock,
-            from,
-        })
+        Ok(Self { settings, calendar, templates, clock, from })
     }
 
     /// Applies one parsed message. Errors are infrastructure errors (the
@@ -82,16 +66,12 @@ impl Dispatcher {
         match msg.kind {
             Kind::Complaint => self.complaint(tx, msg).await,
             Kind::Reply => self.reply(tx, msg).await,
-            Kind::PreReport => Ok(Disposition::Quarantined {
-                ticket: None,
-                reason: "pre-reports are not handled yet".into(),
-            }),
+            Kind::PreReport => {
+                Ok(Disposition::Quarantined { ticket: None, reason: "pre-reports are not handled yet".into() })
+            }
             Kind::AutoReply => self.auto_reply(tx, msg).await,
             Kind::Bounce => self.bounce(tx, msg).await,
-            Kind::Unrecognized => Ok(Disposition::Quarantined {
-                ticket: None,
-                reason: "unrecognized message".into(),
-            }),
+            Kind::Unrecognized => Ok(Disposition::Quarantined { ticket: None, reason: "unrecognized message".into() }),
         }
     }
 
@@ -105,33 +85,26 @@ impl Dispatcher {
         }
         if !msg.problems.is_empty() {
             self.problem_reply(tx, msg, now).await?;
-            return Ok(Disposition::Quarantined {
-                ticket: None,
-                reason: msg.problems.join("; "),
-            });
+            return Ok(Disposition::Quarantined { ticket: None, reason: msg.problems.join("; ") });
         }
         let Some(urgency) = msg.fields.urgency else {
             // The parser reports a missing urgency as a problem; never guess one.
-            return Ok(Disposition::Quarantined {
-                ticket: None,
-                reason: "no urgency".into(),
-            });
+            return Ok(Disposition::Quarantined { ticket: None, reason: "no urgency".into() });
         };
-        let station = msg
-            .routed_to
-            .as_deref()
-            .and_then(|code| self.settings.station(code))
-            .cloned();
+        let station = msg.routed_to.as_deref().and_then(|code| self.settings.station(code)).cloned();
+        if let Some(station) = &station
+            && let Some(open) = tx
+                .open_ticket_about(&station.code, msg.fields.service_order.as_deref(), msg.fields.phone.as_deref())
+                .await?
+        {
+            return self.repeat(tx, open, station, msg).await;
+        }
         let day = now.with_timezone(&self.calendar.tz()).date_naive();
         let number = tx.next_ticket_no(day).await?;
         let new = NewTicket {
             number: number.clone(),
             kind: "complaint".into(),
-            status: if station.is_some() {
-                Status::Open
-            } else {
-                Status::Unrouted
-            },
+            status: if station.is_some() { Status::Open } else { Status::Unrouted },
             urgency,
             station: station.as_ref().map(|s| s.code.clone()),
             handler: msg.from.clone(),
@@ -150,15 +123,7 @@ impl Dispatcher {
         };
         tx.insert_ticket(&new).await?;
         let mut ticket = tx.ticket(&number).await?.context("ticket just inserted")?;
-        self.event(
-            tx,
-            &number,
-            "received",
-            Some(&msg.from),
-            msg.message_id.as_deref(),
-            None,
-        )
-        .await?;
+        self.event(tx, &number, "received", Some(&msg.from), msg.message_id.as_deref(), None).await?;
         match &station {
             Some(station) => {
                 self.dispatch_to(tx, &mut ticket, station, msg, now).await?;
@@ -191,21 +156,63 @@ impl Dispatcher {
                     true,
                 )
                 .await?;
-                self.event(
-                    tx,
-                    &number,
-                    "unrouted",
-                    None,
-                    None,
-                    msg.fields.station.as_deref(),
-                )
-                .await?;
+                self.event(tx, &number, "unrouted", None, None, msg.fields.station.as_deref()).await?;
             }
         }
-        Ok(Disposition::Handled {
-            ticket: Some(number),
-            note: "ticket created".into(),
-        })
+        Ok(Disposition::Handled { ticket: Some(number), note: "ticket created".into() })
+    }
+
+    /// The customer complained again about an open ticket: no new case, but
+    /// the ticket goes up one urgency level (its reply deadline moves
+    /// closer if the station has not answered) and the station is told.
+    async fn repeat(
+        &self,
+        tx: &mut Tx,
+        mut ticket: Ticket,
+        station: &Station,
+        msg: &Parsed,
+    ) -> anyhow::Result<Disposition> {
+        let now = self.clock.now();
+        ticket.repeats += 1;
+        ticket.urgency = ticket.urgency.raised();
+        if ticket.first_reply_at.is_none() {
+            let d = deadline::compute(&self.calendar, &self.settings.deadlines, now, ticket.urgency);
+            ticket.reply_due = Some(ticket.reply_due.map_or(d.reply_due, |r| r.min(d.reply_due)));
+            ticket.escalate_at = Some(ticket.escalate_at.map_or(d.escalate_at, |e| e.min(d.escalate_at)));
+        }
+        self.save(tx, &ticket).await?;
+        let number = ticket.number.clone();
+        self.event(
+            tx,
+            &number,
+            "repeat",
+            Some(&msg.from),
+            msg.message_id.as_deref(),
+            msg.fields.description.as_deref(),
+        )
+        .await?;
+        let extra = json!({
+            "key": msg.message_id.as_deref().unwrap_or(""),
+            "repeat": { "description": msg.fields.description.as_deref().unwrap_or(""), "from": msg.from },
+        });
+        let mut cc = vec![ticket.handler.clone()];
+        if !msg.from.eq_ignore_ascii_case(&ticket.handler) {
+            cc.push(msg.from.clone());
+        }
+        self.send(
+            tx,
+            "repeat",
+            &ticket,
+            Some(station),
+            &extra,
+            station.emails.clone(),
+            cc,
+            None,
+            msg.attachments.clone(),
+            false,
+        )
+        .await?;
+        Ok(Disposition::Handled { ticket: Some(number), note: "repeat complaint linked".into() })
     }
 
     /// Starts the clock and forwards the complaint to the station, copying
@@ -218,12 +225,7 @@ impl Dispatcher {
         msg: &Parsed,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        let d = deadline::compute(
-            &self.calendar,
-            &self.settings.deadlines,
-            now,
-            ticket.urgency,
-        );
+        let d = deadline::compute(&self.calendar, &self.settings.deadlines, now, ticket.urgency);
         ticket.station = Some(station.code.clone());
         ticket.status = Status::Open;
         ticket.dispatched_at = Some(now);
@@ -232,7 +234,7 @@ impl Dispatcher {
         ticket.result_due = Some(d.result_due);
         ticket.close_due = Some(d.close_due);
         ticket.extension_cap = Some(d.extension_cap);
-        tx.update_ticket(ticket, None).await?;
+        self.save(tx, ticket).await?;
         self.send(
             tx,
             "forward",
@@ -246,70 +248,95 @@ impl Dispatcher {
             false,
         )
         .await?;
-        self.event(
-            tx,
-            &ticket.number,
-            "forwarded",
-            None,
-            None,
-            Some(&station.code),
-        )
-        .await
+        self.event(tx, &ticket.number, "forwarded", None, None, Some(&station.code)).await
     }
 
     async fn reply(&self, tx: &mut Tx, msg: &Parsed) -> anyhow::Result<Disposition> {
         let Some(number) = &msg.ticket else {
-            return Ok(Disposition::Quarantined {
-                ticket: None,
-                reason: "reply names no ticket".into(),
-            });
+            return Ok(Disposition::Quarantined { ticket: None, reason: "reply names no ticket".into() });
         };
-        let Some(ticket) = tx.ticket(number).await? else {
-            return Ok(Disposition::Quarantined {
-                ticket: None,
-                reason: format!("no ticket {number}"),
-            });
+        let Some(mut ticket) = tx.ticket(number).await? else {
+            return Ok(Disposition::Quarantined { ticket: None, reason: format!("no ticket {number}") });
         };
-        let station = ticket
-            .station
-            .as_deref()
-            .and_then(|c| self.settings.station(c));
-        let from_station =
-            station.is_some_and(|s| s.emails.iter().any(|e| e.eq_ignore_ascii_case(&msg.from)));
+        let station = ticket.station.as_deref().and_then(|c| self.settings.station(c)).cloned();
+        let from_station = station.as_ref().is_some_and(|s| s.emails.iter().any(|e| e.eq_ignore_ascii_case(&msg.from)));
         let from_handler = ticket.handler.eq_ignore_ascii_case(&msg.from);
         if !from_station && !from_handler {
-            self.event(
-                tx,
-                number,
-                "refused",
-                Some(&msg.from),
-                msg.message_id.as_deref(),
-                Some("sender not allowed"),
-            )
-            .await?;
+            // Logged on the ticket, never applied: a forged or misdirected reply.
+            self.event(tx, number, "refused", Some(&msg.from), msg.message_id.as_deref(), Some("sender not allowed"))
+                .await?;
             return Ok(Disposition::Quarantined {
                 ticket: Some(number.clone()),
                 reason: format!("{} may not act on {number}", msg.from),
             });
         }
-        let action = msg.action.map(|a| a.as_str()).unwrap_or("update");
+        let now = self.clock.now();
+        let mut action = msg.action.unwrap_or(Action::Update);
+        // Closing and reopening are the handler's (首问负责制); from a
+        // station they are an ordinary update.
+        if from_station && !from_handler && matches!(action, Action::Close | Action::Reopen) {
+            action = Action::Update;
+        }
+        let closed = ticket.status == Status::Closed;
+        let note = match action {
+            _ if closed && !matches!(action, Action::Reopen) => "reply to a closed ticket".to_owned(),
+            Action::Contacted => {
+                ticket.first_reply_at.get_or_insert(now);
+                if ticket.status == Status::Open {
+                    ticket.status = Status::Contacted;
+                }
+                "customer contacted".to_owned()
+            }
+            Action::Result => {
+                ticket.first_reply_at.get_or_insert(now);
+                ticket.result_at.get_or_insert(now);
+                ticket.status = Status::Resolved;
+                "result reported".to_owned()
+            }
+            Action::Extension => {
+                ticket.first_reply_at.get_or_insert(now);
+                self.extend(tx, &mut ticket, station.as_ref(), msg).await?
+            }
+            Action::Update => {
+                if from_station {
+                    ticket.first_reply_at.get_or_insert(now);
+                }
+                "update".to_owned()
+            }
+            Action::Close => {
+                let valid = !first_line(&msg.reply_text).contains("无效");
+                ticket.status = Status::Closed;
+                ticket.closed_at = Some(now);
+                ticket.valid = Some(valid);
+                self.follow_up(tx, &ticket, now).await?;
+                format!("closed ({})", if valid { "valid" } else { "invalid" })
+            }
+            Action::Reopen => {
+                ticket.status = if ticket.first_reply_at.is_some() { Status::Contacted } else { Status::Open };
+                ticket.closed_at = None;
+                ticket.valid = None;
+                tx.cancel_unsent(&format!("{number}:followup:")).await?;
+                "reopened".to_owned()
+            }
+        };
+        self.save(tx, &ticket).await?;
         self.event(
             tx,
             number,
-            &format!("reply:{action}"),
+            &format!("reply:{}", action.as_str()),
             Some(&msg.from),
             msg.message_id.as_deref(),
             Some(&msg.reply_text),
         )
         .await?;
+        let extra = json!({ "reply": { "from": msg.from, "action": action_words(action), "text": msg.reply_text } });
         if from_station {
-            let extra =
-                json!({ "reply": { "from": msg.from, "action": action, "text": msg.reply_text } });
+            // The desk sees every station reply by mail: no portal needed.
             self.send(
                 tx,
                 "relay",
                 &ticket,
-                station,
+                station.as_ref(),
                 &extra,
                 vec![ticket.handler.clone()],
                 vec![],
@@ -318,11 +345,202 @@ impl Dispatcher {
                 false,
             )
             .await?;
+        } else if action == Action::Update
+            && let Some(station) = &station
+        {
+            // The handler's questions reach the station the same way.
+            self.send(
+                tx,
+                "note",
+                &ticket,
+                Some(station),
+                &extra,
+                station.emails.clone(),
+                vec![],
+                msg.message_id.clone(),
+                msg.attachments.clone(),
+                false,
+            )
+            .await?;
         }
-        Ok(Disposition::Handled {
-            ticket: Some(number.clone()),
-            note: format!("reply {action}"),
-        })
+        Ok(Disposition::Handled { ticket: Some(number.clone()), note })
+    }
+
+    /// An extension moves result and close to the requested time, at most
+    /// to the cap (5 business days after dispatch); past the cap, or twice,
+    /// it is refused with a reply.
+    async fn extend(
+        &self,
+        tx: &mut Tx,
+        ticket: &mut Ticket,
+        station: Option<&Station>,
+        msg: &Parsed,
+    ) -> anyhow::Result<String> {
+        let Some(cap) = ticket.extension_cap else { return Ok("extension on an undispatched ticket".into()) };
+        let tz = self.calendar.tz();
+        let requested = requested_time(&msg.reply_text, tz, self.clock.now()).unwrap_or(cap);
+        let refusal = if ticket.extended {
+            Some("本投诉已延期一次，不能再次延期。".to_owned())
+        } else if requested > cap {
+            Some(format!(
+                "申请的时间 {} 超过最长期限 {}（派单后 5 个工作日）。",
+                requested.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                cap.with_timezone(&tz).format("%Y-%m-%d %H:%M")
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            let extra = json!({ "reason": reason, "key": msg.message_id.as_deref().unwrap_or("") });
+            let to = station.map(|s| s.emails.clone()).unwrap_or_else(|| vec![msg.from.clone()]);
+            self.send(
+                tx,
+                "refused",
+                ticket,
+                station,
+                &extra,
+                to,
+                vec![ticket.handler.clone()],
+                msg.message_id.clone(),
+                vec![],
+                true,
+            )
+            .await?;
+            return Ok("extension refused".into());
+        }
+        ticket.extended = true;
+        ticket.result_due = Some(requested.max(ticket.result_due.unwrap_or(requested)));
+        ticket.close_due = Some(cap.max(ticket.close_due.unwrap_or(cap)));
+        Ok("extension granted".into())
+    }
+
+    /// Reminds the handler to call the customer back (回访) one business day
+    /// after closing.
+    async fn follow_up(&self, tx: &mut Tx, ticket: &Ticket, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let at = self.calendar.add_business_days(now, BusinessDays::from_half_days(2));
+        let extra = json!({ "key": now.timestamp_millis().to_string() });
+        self.send_at(
+            tx,
+            "followup",
+            ticket,
+            None,
+            &extra,
+            vec![ticket.handler.clone()],
+            vec![],
+            None,
+            vec![],
+            true,
+            at,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Writes the ticket back and asks the sweeper to look at it again.
+    async fn save(&self, tx: &mut Tx, ticket: &Ticket) -> anyhow::Result<()> {
+        let watched = !self.pending(ticket).is_empty();
+        tx.update_ticket(ticket, watched.then(|| self.clock.now())).await?;
+        Ok(())
+    }
+
+    /// The milestones still to be met.
+    pub fn pending(&self, t: &Ticket) -> Vec<Milestone> {
+        if matches!(t.status, Status::Closed | Status::Unrouted) || t.dispatched_at.is_none() {
+            return Vec::new();
+        }
+        let mut m = Vec::new();
+        if t.first_reply_at.is_none() {
+            m.push(Milestone::Reply);
+        }
+        if t.result_at.is_none() {
+            m.push(Milestone::Result);
+        }
+        m.push(Milestone::Close);
+        m
+    }
+
+    /// Sends every reminder and escalation of `ticket` due by `now` that was
+    /// not sent before (outbox keys make each one unique); returns when to
+    /// look at the ticket next.
+    pub async fn sweep_ticket(
+        &self,
+        tx: &mut Tx,
+        ticket: &Ticket,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+        let pending = self.pending(ticket);
+        let (Some(dispatched), Some(reply_due), Some(escalate_at), Some(result_due), Some(close_due), Some(cap)) = (
+            ticket.dispatched_at,
+            ticket.reply_due,
+            ticket.escalate_at,
+            ticket.result_due,
+            ticket.close_due,
+            ticket.extension_cap,
+        ) else {
+            return Ok(None);
+        };
+        let deadlines = Deadlines {
+            starts_at: self.calendar.next_working_instant(dispatched),
+            reply_due,
+            escalate_at,
+            result_due,
+            close_due,
+            extension_cap: cap,
+        };
+        let station = ticket.station.as_deref().and_then(|c| self.settings.station(c)).cloned();
+        let mut next = None;
+        for alert in deadline::ladder(&self.calendar, &self.settings.deadlines, &deadlines, &pending) {
+            if alert.send_at > now {
+                next = Some(next.map_or(alert.send_at, |n: DateTime<Utc>| n.min(alert.send_at)));
+                continue;
+            }
+            // A reminder whose deadline has passed says nothing the escalation does not.
+            if alert.level == AlertLevel::Reminder && alert.due <= now {
+                continue;
+            }
+            self.alert(tx, ticket, station.as_ref(), &alert, now).await?;
+        }
+        Ok(next)
+    }
+
+    async fn alert(
+        &self,
+        tx: &mut Tx,
+        ticket: &Ticket,
+        station: Option<&Station>,
+        alert: &Alert,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let tz = self.calendar.tz();
+        let overdue = self.calendar.working_between(alert.due, now);
+        let station_to = station.map(|s| s.emails.clone()).unwrap_or_default();
+        let manager = station.map(|s| s.manager.clone());
+        let handler = ticket.handler.clone();
+        let (to, cc) = match (alert.milestone, alert.level) {
+            (Milestone::Close, AlertLevel::Reminder) => (vec![handler], vec![]),
+            (Milestone::Close, AlertLevel::Escalation) => (vec![handler], manager.into_iter().collect()),
+            (_, AlertLevel::Reminder) => (station_to, vec![]),
+            (_, AlertLevel::Escalation) => (station_to, manager.into_iter().chain([handler]).collect()),
+            (_, AlertLevel::Supervisor) => {
+                (vec![self.settings.desk.supervisor.clone()], manager.into_iter().chain([handler]).collect())
+            }
+        };
+        let extra = json!({
+            "key": format!("{}:{}", alert.key, alert.due.timestamp_millis()),
+            "alert": {
+                "level": alert.level.as_str(),
+                "milestone": milestone_words(alert.milestone),
+                "due": alert.due.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+                "overdue_hours": format!("{:.1}", overdue.num_minutes().max(0) as f64 / 60.0),
+                "overdue": overdue > chrono::Duration::zero(),
+            },
+        });
+        let template = alert.level.as_str();
+        let not_before = self.calendar.next_working_instant(now);
+        if self.send_at(tx, template, ticket, station, &extra, to, cc, None, vec![], true, not_before).await? {
+            self.event(tx, &ticket.number, &format!("alert:{}", alert.key), None, None, None).await?;
+        }
+        Ok(())
     }
 
     async fn auto_reply(&self, tx: &mut Tx, msg: &Parsed) -> anyhow::Result<Disposition> {
@@ -330,56 +548,49 @@ impl Dispatcher {
         if let Some(number) = &msg.ticket
             && tx.ticket(number).await?.is_some()
         {
-            self.event(
-                tx,
-                number,
-                "auto_reply",
-                Some(&msg.from),
-                msg.message_id.as_deref(),
-                None,
-            )
-            .await?;
+            self.event(tx, number, "auto_reply", Some(&msg.from), msg.message_id.as_deref(), None).await?;
         }
-        Ok(Disposition::Handled {
-            ticket: msg.ticket.clone(),
-            note: "auto-reply ignored".into(),
-        })
+        Ok(Disposition::Handled { ticket: msg.ticket.clone(), note: "auto-reply ignored".into() })
     }
 
+    /// A bounce about a ticket means its station (or someone on it) could
+    /// not be reached: the handler is told, once per ticket, so a bouncing
+    /// handler address cannot start a loop.
     async fn bounce(&self, tx: &mut Tx, msg: &Parsed) -> anyhow::Result<Disposition> {
-        if let Some(number) = &msg.ticket
-            && tx.ticket(number).await?.is_some()
-        {
-            self.event(
-                tx,
-                number,
-                "bounce",
-                Some(&msg.from),
-                msg.message_id.as_deref(),
-                None,
-            )
+        let ticket = match &msg.ticket {
+            Some(number) => tx.ticket(number).await?,
+            None => None,
+        };
+        let Some(ticket) = ticket else {
+            return Ok(Disposition::Handled { ticket: None, note: "bounce about no ticket".into() });
+        };
+        self.event(tx, &ticket.number, "bounce", Some(&msg.from), msg.message_id.as_deref(), Some(&msg.reply_text))
             .await?;
-        }
-        Ok(Disposition::Handled {
-            ticket: msg.ticket.clone(),
-            note: "bounce noted".into(),
-        })
+        let station = ticket.station.as_deref().and_then(|c| self.settings.station(c)).cloned();
+        let extra = json!({ "key": "once", "reason": first_line(&msg.reply_text) });
+        self.send(
+            tx,
+            "bounce",
+            &ticket,
+            station.as_ref(),
+            &extra,
+            vec![ticket.handler.clone()],
+            vec![],
+            None,
+            vec![],
+            true,
+        )
+        .await?;
+        Ok(Disposition::Handled { ticket: Some(ticket.number.clone()), note: "bounce: handler alerted".into() })
     }
 
     /// Tells the sender what is wrong with the form, naming the fields.
-    async fn problem_reply(
-        &self,
-        tx: &mut Tx,
-        msg: &Parsed,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    async fn problem_reply(&self, tx: &mut Tx, msg: &Parsed, now: DateTime<Utc>) -> anyhow::Result<()> {
         let ctx = json!({
             "message": { "subject": msg.subject, "from": msg.from },
             "problems": msg.problems,
         });
-        let rendered = self
-            .templates
-            .render("problem", &self.context(None, None, &ctx))?;
+        let rendered = self.templates.render("problem", &self.context(None, None, &ctx))?;
         let draft = Draft {
             to: vec![msg.from.clone()],
             subject: rendered.subject,
@@ -389,14 +600,12 @@ impl Dispatcher {
             auto_submitted: true,
             ..Draft::default()
         };
-        let key = format!(
-            "problem:{}",
-            msg.message_id.as_deref().unwrap_or(&msg.subject)
-        );
-        self.enqueue(tx, key, None, "problem", &draft, now).await
+        let key = format!("problem:{}", msg.message_id.as_deref().unwrap_or(&msg.subject));
+        self.enqueue(tx, key, None, "problem", &draft, now).await?;
+        Ok(())
     }
 
-    /// Renders template `name` about `ticket` and queues it.
+    /// Renders template `name` about `ticket` and queues it for now.
     #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
@@ -411,9 +620,29 @@ impl Dispatcher {
         attachments: Vec<crate::intake::Attachment>,
         auto_submitted: bool,
     ) -> anyhow::Result<()> {
-        let rendered = self
-            .templates
-            .render(name, &self.context(Some(ticket), station, extra))?;
+        let now = self.clock.now();
+        self.send_at(tx, name, ticket, station, extra, to, cc, in_reply_to, attachments, auto_submitted, now).await?;
+        Ok(())
+    }
+
+    /// Renders template `name` about `ticket` and queues it, not to leave
+    /// before `not_before`. `false` when this mail (its key) was queued before.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_at(
+        &self,
+        tx: &mut Tx,
+        name: &str,
+        ticket: &Ticket,
+        station: Option<&Station>,
+        extra: &Value,
+        to: Vec<String>,
+        cc: Vec<String>,
+        in_reply_to: Option<String>,
+        attachments: Vec<crate::intake::Attachment>,
+        auto_submitted: bool,
+        not_before: DateTime<Utc>,
+    ) -> anyhow::Result<bool> {
+        let rendered = self.templates.render(name, &self.context(Some(ticket), station, extra))?;
         let draft = Draft {
             to,
             cc,
@@ -425,18 +654,10 @@ impl Dispatcher {
             auto_submitted,
         };
         let key = match &extra.get("key") {
-            Some(Value::String(k)) => format!("{}:{k}", ticket.number),
-            _ => format!("{}:{name}:{}", ticket.number, in_reply_key(&draft)),
+            Some(Value::String(k)) => format!("{}:{name}:{k}", ticket.number),
+            _ => format!("{}:{name}:{}", ticket.number, draft.in_reply_to.as_deref().unwrap_or_default()),
         };
-        self.enqueue(
-            tx,
-            key,
-            Some(&ticket.number),
-            name,
-            &draft,
-            self.clock.now(),
-        )
-        .await
+        self.enqueue(tx, key, Some(&ticket.number), name, &draft, not_before).await
     }
 
     async fn enqueue(
@@ -447,15 +668,9 @@ impl Dispatcher {
         purpose: &str,
         draft: &Draft,
         not_before: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        let message_id =
-            compose::message_id(ticket, purpose, &self.settings.smtp.message_id_domain);
-        let body = compose::compose(
-            draft,
-            &self.from,
-            &message_id,
-            SystemTime::from(self.clock.now()),
-        )?;
+    ) -> anyhow::Result<bool> {
+        let message_id = compose::message_id(ticket, purpose, &self.settings.smtp.message_id_domain);
+        let body = compose::compose(draft, &self.from, &message_id, SystemTime::from(self.clock.now()))?;
         let mail = OutboxMail {
             key,
             ticket: ticket.cloned(),
@@ -466,8 +681,7 @@ impl Dispatcher {
             body,
             not_before,
         };
-        tx.enqueue(&mail, self.clock.now()).await?;
-        Ok(())
+        Ok(tx.enqueue(&mail, self.clock.now()).await?)
     }
 
     async fn event(
@@ -493,16 +707,10 @@ impl Dispatcher {
 
     /// The template context: always the same keys, so strict templates fail
     /// on typos at start-up rather than on a missing value at run time.
-    pub fn context(
-        &self,
-        ticket: Option<&Ticket>,
-        station: Option<&Station>,
-        extra: &Value,
-    ) -> Value {
+    pub fn context(&self, ticket: Option<&Ticket>, station: Option<&Station>, extra: &Value) -> Value {
         let tz = self.calendar.tz();
         let local = |t: Option<DateTime<Utc>>| -> String {
-            t.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-                .unwrap_or_default()
+            t.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
         };
         let field_names = [
             "complaint_no",
@@ -526,10 +734,7 @@ impl Dispatcher {
         ];
         let mut fields = serde_json::Map::new();
         for name in field_names {
-            let value = ticket
-                .and_then(|t| t.fields.get(name))
-                .cloned()
-                .unwrap_or(Value::Null);
+            let value = ticket.and_then(|t| t.fields.get(name)).cloned().unwrap_or(Value::Null);
             let text = match value {
                 Value::Null => String::new(),
                 Value::String(s) => s,
@@ -565,6 +770,8 @@ impl Dispatcher {
             "problems": [],
             "reply": { "from": "", "action": "", "text": "" },
             "reason": "",
+            "alert": { "level": "", "milestone": "", "due": "", "overdue_hours": "0", "overdue": false },
+            "repeat": { "description": "", "from": "" },
         });
         if let (Value::Object(base), Value::Object(extra)) = (&mut ctx, extra) {
             for (k, v) in extra {
@@ -598,11 +805,55 @@ impl Dispatcher {
             "problems": ["missing required field: urgency"],
             "reply": { "from": "station-bj01@stations.example.test", "action": "contacted", "text": "已联系" },
             "reason": "sender not allowed",
+            "alert": { "level": "escalation", "milestone": "首次回复", "due": "2026-11-20 17:30", "overdue_hours": "1.5", "overdue": true },
+            "repeat": { "description": "客户再次来电", "from": "chenmin@hq.example.test" },
         })
     }
 }
 
-/// Distinguishes mails of one template about one ticket by what they answer.
-fn in_reply_key(draft: &Draft) -> String {
-    draft.in_reply_to.clone().unwrap_or_default()
+/// The first line of a reply's own text.
+fn first_line(text: &str) -> &str {
+    text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
+}
+
+/// How the desk names an action in mail.
+fn action_words(action: Action) -> &'static str {
+    match action {
+        Action::Contacted => "已联系客户",
+        Action::Result => "处理结果",
+        Action::Extension => "申请延期",
+        Action::Update => "进展",
+        Action::Close => "结案",
+        Action::Reopen => "重开",
+    }
+}
+
+fn milestone_words(m: Milestone) -> &'static str {
+    match m {
+        Milestone::Reply => "首次回复",
+        Milestone::Result => "处理结果",
+        Milestone::Close => "结案",
+    }
+}
+
+/// A date (and maybe a time) written in an extension request:
+/// `2026-11-20`, `2026/11/20 15:00`, `2026年11月20日`, `11月20日`. A date
+/// alone means the end of that working day.
+fn requested_time(text: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let line = first_line(text);
+    let digits = |s: &str| -> Vec<u32> {
+        s.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).filter_map(|p| p.parse().ok()).collect()
+    };
+    let nums = digits(line);
+    let local_now = now.with_timezone(&tz);
+    let (date, rest) = match nums.as_slice() {
+        [y, m, d, rest @ ..] if *y >= 2000 => (NaiveDate::from_ymd_opt(*y as i32, *m, *d)?, rest),
+        [m, d, rest @ ..] if line.contains('月') => (NaiveDate::from_ymd_opt(local_now.year(), *m, *d)?, rest),
+        _ => return None,
+    };
+    let time = match rest {
+        [h, min, ..] if *h < 24 && *min < 60 => NaiveTime::from_hms_opt(*h, *min, 0)?,
+        _ => NaiveTime::from_hms_opt(18, 0, 0)?,
+    };
+    tz.from_local_datetime(&date.and_time(time)).earliest().map(|t| t.with_timezone(&Utc))
 }

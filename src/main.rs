@@ -13,10 +13,7 @@ use complaintd::config::Settings;
 use complaintd::ticket::Urgency;
 
 #[derive(Parser)]
-#[command(
-    name = "complaintd",
-    about = "Runs an after-sales network's complaint desk by email"
-)]
+#[command(name = "complaintd", about = "Runs an after-sales network's complaint desk by email")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -81,27 +78,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Parse { config, message } => {
             let settings = Settings::load(&config)?;
-            let raw = std::fs::read(&message)
-                .with_context(|| format!("reading {}", message.display()))?;
+            let raw = std::fs::read(&message).with_context(|| format!("reading {}", message.display()))?;
             let parsed = complaintd::intake::parse(&raw, &settings);
             println!("{}", serde_json::to_string_pretty(&parsed)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Deadline {
-            config,
-            received,
-            urgency,
-        } => deadline(&config, &received, urgency),
+        Command::Deadline { config, received, urgency } => deadline(&config, &received, urgency),
     }
 }
 
 fn deadline(config: &Path, received: &str, urgency: Urgency) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config)?;
     let calendar = Calendar::from_settings(&settings.calendar, |p| settings.resolve(p))?;
-    let received = DateTime::parse_from_rfc3339(received)
-        .with_context(|| format!("--received {received:?} is not RFC 3339"))?;
-    let json =
-        complaintd::deadline::deadline_json(&calendar, &settings.deadlines, received, urgency);
+    let received =
+        DateTime::parse_from_rfc3339(received).with_context(|| format!("--received {received:?} is not RFC 3339"))?;
+    let json = complaintd::deadline::deadline_json(&calendar, &settings.deadlines, received, urgency);
     println!("{}", serde_json::to_string_pretty(&json)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -109,9 +100,7 @@ fn deadline(config: &Path, received: &str, urgency: Urgency) -> anyhow::Result<E
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("COMPLAINTD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if std::env::var("COMPLAINTD_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
@@ -123,11 +112,10 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

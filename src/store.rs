@@ -14,10 +14,8 @@ use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
 use crate::ticket::{Status, Ticket, TicketNo, Urgency};
 
 /// Embedded migrations, applied in order at start.
-const SQLITE_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -189,9 +187,8 @@ const TICKET_COLUMNS: &str = "number, kind, status, urgency, station, handler, s
 macro_rules! ticket_from_row {
     ($row:expr) => {{
         let row = $row;
-        let ts = |name: &str| -> Result<Option<DateTime<Utc>>> {
-            Ok(row.try_get::<Option<i64>, _>(name)?.map(from_ms))
-        };
+        let ts =
+            |name: &str| -> Result<Option<DateTime<Utc>>> { Ok(row.try_get::<Option<i64>, _>(name)?.map(from_ms)) };
         let number: String = row.try_get("number")?;
         let status: String = row.try_get("status")?;
         let urgency: String = row.try_get("urgency")?;
@@ -291,22 +288,17 @@ impl Store {
         };
         if let Tx::Postgres(t) = &mut tx {
             // Several instances may start at once: one migrates, the others wait.
-            sqlx::query("SELECT pg_advisory_xact_lock(4242001)")
-                .execute(&mut **t)
-                .await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(4242001)").execute(&mut **t).await?;
         }
         on_tx!(&mut tx, |c| {
-            sqlx::raw_sql(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
-            )
-            .execute(&mut *c)
-            .await?;
+            sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
+                .execute(&mut *c)
+                .await?;
             for (version, sql) in migrations {
-                let done: Option<i64> =
-                    sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                        .bind(version)
-                        .fetch_optional(&mut *c)
-                        .await?;
+                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *c)
+                    .await?;
                 if done.is_none() {
                     sqlx::raw_sql(*sql).execute(&mut *c).await?;
                     sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
@@ -335,12 +327,7 @@ impl Store {
 
     /// Claims up to `limit` outbox rows due at `now` for `lease`; another
     /// instance will not take them until the lease runs out.
-    pub async fn claim_outbox(
-        &self,
-        now: DateTime<Utc>,
-        lease: Duration,
-        limit: i64,
-    ) -> Result<Vec<PendingMail>> {
+    pub async fn claim_outbox(&self, now: DateTime<Utc>, lease: Duration, limit: i64) -> Result<Vec<PendingMail>> {
         let until = to_ms(now) + lease.as_millis() as i64;
         let now = to_ms(now);
         let rows = match self {
@@ -395,14 +382,12 @@ impl Store {
     /// Records a failed attempt and when to try again.
     pub async fn mark_failed(&self, id: i64, error: &str, retry_at: DateTime<Utc>) -> Result<()> {
         on_pool!(self, |p| {
-            sqlx::query(
-                "UPDATE outbox SET claimed_until = NULL, last_error = $1, next_attempt_at = $2 WHERE id = $3",
-            )
-            .bind(error)
-            .bind(to_ms(retry_at))
-            .bind(id)
-            .execute(p)
-            .await?;
+            sqlx::query("UPDATE outbox SET claimed_until = NULL, last_error = $1, next_attempt_at = $2 WHERE id = $3")
+                .bind(error)
+                .bind(to_ms(retry_at))
+                .bind(id)
+                .execute(p)
+                .await?;
         });
         Ok(())
     }
@@ -410,11 +395,9 @@ impl Store {
     /// When the next unsent mail becomes due (for the outbox worker's sleep).
     pub async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>> {
         let due: Option<i64> = on_pool!(self, |p| {
-            sqlx::query_scalar(
-                "SELECT MIN(COALESCE(claimed_until, next_attempt_at)) FROM outbox WHERE sent_at IS NULL",
-            )
-            .fetch_one(p)
-            .await?
+            sqlx::query_scalar("SELECT MIN(COALESCE(claimed_until, next_attempt_at)) FROM outbox WHERE sent_at IS NULL")
+                .fetch_one(p)
+                .await?
         });
         Ok(due.map(from_ms))
     }
@@ -427,11 +410,7 @@ impl Store {
     }
 
     /// Tickets, newest first, optionally of one station and status.
-    pub async fn tickets(
-        &self,
-        station: Option<&str>,
-        status: Option<Status>,
-    ) -> Result<Vec<Ticket>> {
+    pub async fn tickets(&self, station: Option<&str>, status: Option<Status>) -> Result<Vec<Ticket>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM tickets
              WHERE ($1 IS NULL OR station = $1) AND ($2 IS NULL OR status = $2)
@@ -504,15 +483,34 @@ impl Store {
         })
     }
 
+    /// Tickets whose next reminder or escalation is due by `now`, soonest
+    /// first: the sweep touches only these (an index on `next_alert_at`), so
+    /// its cost follows the number due, not the number of tickets.
+    pub async fn due_tickets(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<TicketNo>> {
+        let numbers: Vec<String> = on_pool!(self, |p| {
+            sqlx::query_scalar(
+                "SELECT number FROM tickets WHERE next_alert_at IS NOT NULL AND next_alert_at <= $1
+                 ORDER BY next_alert_at LIMIT $2",
+            )
+            .bind(to_ms(now))
+            .bind(limit)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(numbers.iter().filter_map(|n| TicketNo::parse(n).ok()).collect())
+    }
+
+    /// The soonest planned alert of any ticket.
+    pub async fn next_alert_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let at: Option<i64> =
+            on_pool!(self, |p| { sqlx::query_scalar("SELECT MIN(next_alert_at) FROM tickets").fetch_one(p).await? });
+        Ok(at.map(from_ms))
+    }
+
     /// How many messages the intake log holds with this outcome.
     pub async fn inbound_count(&self, outcome: &str) -> Result<i64> {
         on_pool!(self, |p| {
-            Ok(
-                sqlx::query_scalar("SELECT COUNT(*) FROM inbound WHERE outcome = $1")
-                    .bind(outcome)
-                    .fetch_one(p)
-                    .await?,
-            )
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inbound WHERE outcome = $1").bind(outcome).fetch_one(p).await?)
         })
     }
 
@@ -522,10 +520,7 @@ impl Store {
 }
 
 fn split_recipients(s: &str) -> Vec<String> {
-    s.split(',')
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned)
-        .collect()
+    s.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect()
 }
 
 impl Tx {
@@ -656,15 +651,9 @@ impl Tx {
     }
 
     pub async fn ticket(&mut self, number: &TicketNo) -> Result<Option<Ticket>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE number = $1"
-        ));
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE number = $1"));
         on_tx!(self, |c| {
-            match sqlx::query(sql)
-                .bind(number.as_str())
-                .fetch_optional(&mut *c)
-                .await?
-            {
+            match sqlx::query(sql).bind(number.as_str()).fetch_optional(&mut *c).await? {
                 Some(r) => Ok(Some(ticket_from_row!(&r))),
                 None => Ok(None),
             }
@@ -672,11 +661,7 @@ impl Tx {
     }
 
     /// Writes back the mutable state of a ticket.
-    pub async fn update_ticket(
-        &mut self,
-        t: &Ticket,
-        next_alert_at: Option<DateTime<Utc>>,
-    ) -> Result<()> {
+    pub async fn update_ticket(&mut self, t: &Ticket, next_alert_at: Option<DateTime<Utc>>) -> Result<()> {
         on_tx!(self, |c| {
             sqlx::query(
                 "UPDATE tickets SET status = $1, urgency = $2, station = $3, handler = $4,
@@ -711,6 +696,18 @@ impl Tx {
         Ok(())
     }
 
+    /// When the sweep should look at the ticket again (`None`: never).
+    pub async fn set_next_alert(&mut self, number: &TicketNo, at: Option<DateTime<Utc>>) -> Result<()> {
+        on_tx!(self, |c| {
+            sqlx::query("UPDATE tickets SET next_alert_at = $1 WHERE number = $2")
+                .bind(opt_ms(at))
+                .bind(number.as_str())
+                .execute(&mut *c)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Queues a mail. `false` when a mail with this key was queued before.
     pub async fn enqueue(&mut self, m: &OutboxMail, now: DateTime<Utc>) -> Result<bool> {
         let recipients = m.recipients.join(",");
@@ -734,6 +731,19 @@ impl Tx {
             .rows_affected()
         });
         Ok(affected == 1)
+    }
+
+    /// Withdraws queued, unsent mail whose key starts with `prefix` (a
+    /// follow-up reminder for a ticket that was reopened).
+    pub async fn cancel_unsent(&mut self, prefix: &str) -> Result<u64> {
+        let pattern = format!("{}%", prefix.replace('%', "").replace('_', "\\_"));
+        Ok(on_tx!(self, |c| {
+            sqlx::query("DELETE FROM outbox WHERE key LIKE $1 ESCAPE '\\' AND sent_at IS NULL")
+                .bind(&pattern)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        }))
     }
 
     pub async fn add_event(&mut self, e: &Event) -> Result<()> {
@@ -769,13 +779,7 @@ impl Tx {
              ORDER BY received_at LIMIT 1"
         ));
         on_tx!(self, |c| {
-            match sqlx::query(sql)
-                .bind(station)
-                .bind(service_order)
-                .bind(phone)
-                .fetch_optional(&mut *c)
-                .await?
-            {
+            match sqlx::query(sql).bind(station).bind(service_order).bind(phone).fetch_optional(&mut *c).await? {
                 Some(r) => Ok(Some(ticket_from_row!(&r))),
                 None => Ok(None),
             }

@@ -11,7 +11,21 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 /// Every template the daemon sends; each must exist as `NAME.txt`.
-pub const REQUIRED: &[&str] = &["forward", "ack", "problem", "unrouted", "relay"];
+pub const REQUIRED: &[&str] = &[
+    "forward",
+    "ack",
+    "problem",
+    "unrouted",
+    "relay",
+    "note",
+    "refused",
+    "followup",
+    "reminder",
+    "escalation",
+    "supervisor",
+    "repeat",
+    "bounce",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -38,10 +52,7 @@ impl Templates {
     /// Loads every `*.txt`/`*.html` in `dir`, checks the required ones exist
     /// and that all render with `sample` (the shape of every real context).
     pub fn load(dir: &Path, sample: &impl Serialize) -> Result<Self, TemplateError> {
-        let file_err = |path: &Path, message: String| TemplateError::File {
-            path: path.to_owned(),
-            message,
-        };
+        let file_err = |path: &Path, message: String| TemplateError::File { path: path.to_owned(), message };
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         let syntax = SyntaxConfig::builder()
@@ -59,25 +70,16 @@ impl Templates {
             if !(name.ends_with(".txt") || name.ends_with(".html")) {
                 continue;
             }
-            let source =
-                std::fs::read_to_string(&path).map_err(|e| file_err(&path, e.to_string()))?;
-            env.add_template_owned(name, source)
-                .map_err(|e| file_err(&path, e.to_string()))?;
+            let source = std::fs::read_to_string(&path).map_err(|e| file_err(&path, e.to_string()))?;
+            env.add_template_owned(name, source).map_err(|e| file_err(&path, e.to_string()))?;
         }
         let templates = Self { env };
         for name in REQUIRED {
             if templates.env.get_template(&format!("{name}.txt")).is_err() {
-                return Err(file_err(
-                    &dir.join(format!("{name}.txt")),
-                    "missing template".into(),
-                ));
+                return Err(file_err(&dir.join(format!("{name}.txt")), "missing template".into()));
             }
         }
-        let names: Vec<String> = templates
-            .env
-            .templates()
-            .map(|(n, _)| n.to_owned())
-            .collect();
+        let names: Vec<String> = templates.env.templates().map(|(n, _)| n.to_owned()).collect();
         for name in names {
             let stem = name.trim_end_matches(".txt").trim_end_matches(".html");
             templates.render(stem, sample)?;
@@ -87,10 +89,7 @@ impl Templates {
 
     /// Renders `NAME.txt` (and `NAME.html` when present) with `context`.
     pub fn render(&self, name: &str, context: &impl Serialize) -> Result<Rendered, TemplateError> {
-        let err = |message: String| TemplateError::Render {
-            name: name.to_owned(),
-            message,
-        };
+        let err = |message: String| TemplateError::Render { name: name.to_owned(), message };
         let ctx = minijinja::Value::from(minijinja::value::Serde(context));
         let text = self
             .env
@@ -98,20 +97,15 @@ impl Templates {
             .and_then(|t| t.render(&ctx))
             .map_err(|e| err(format!("{e:#}")))?;
         let (subject, body) = match text.split_once('\n') {
-            Some((first, rest)) if first.starts_with("Subject:") => (
-                first["Subject:".len()..].trim().to_owned(),
-                rest.trim_start_matches(['\r', '\n']).to_owned(),
-            ),
+            Some((first, rest)) if first.starts_with("Subject:") => {
+                (first["Subject:".len()..].trim().to_owned(), rest.trim_start_matches(['\r', '\n']).to_owned())
+            }
             _ => return Err(err("the first line must be `Subject: …`".into())),
         };
         let html = match self.env.get_template(&format!("{name}.html")) {
             Ok(t) => Some(t.render(&ctx).map_err(|e| err(format!("{e:#}")))?),
             Err(_) => None,
         };
-        Ok(Rendered {
-            subject,
-            text: body,
-            html,
-        })
+        Ok(Rendered { subject, text: body, html })
     }
 }

@@ -188,15 +188,9 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Unrouted,
-            Self::Open,
-            Self::Contacted,
-            Self::Resolved,
-            Self::Closed,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        [Self::Unrouted, Self::Open, Self::Contacted, Self::Resolved, Self::Closed]
+            .into_iter()
+            .find(|st| st.as_str() == s)
     }
 }
 

@@ -48,11 +48,7 @@ fn corpus_matches_golden_json() {
         .filter(|p| p.extension().is_some_and(|x| x == "eml"))
         .collect();
     emls.sort();
-    assert!(
-        !emls.is_empty(),
-        "no fixtures in {}",
-        corpus_dir().display()
-    );
+    assert!(!emls.is_empty(), "no fixtures in {}", corpus_dir().display());
 
     let mut failures = Vec::new();
     for eml in &emls {
@@ -76,11 +72,5 @@ fn corpus_matches_golden_json() {
             failures.push(format!("{}:\n{}", eml.display(), diff(&expected, &actual)));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} fixtures differ:\n{}",
-        failures.len(),
-        emls.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} fixtures differ:\n{}", failures.len(), emls.len(), failures.join("\n"));
 }

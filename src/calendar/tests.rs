@@ -27,29 +27,19 @@ const HOURS: [&str; 2] = ["09:00-12:00", "13:00-18:00"];
 
 /// The shipped calendar, as `config/example.toml` describes it.
 fn cn() -> Calendar {
-    let s = settings(
-        "Asia/Shanghai",
-        &WEEKDAYS,
-        &HOURS,
-        &[PathBuf::from("data/calendar/cn.toml")],
-    );
+    let s = settings("Asia/Shanghai", &WEEKDAYS, &HOURS, &[PathBuf::from("data/calendar/cn.toml")]);
     Calendar::from_settings(&s, |p| manifest(&p.to_string_lossy())).unwrap()
 }
 
 /// Shanghai wall time `YYYY-MM-DD HH:MM` as an instant.
 fn at(wall: &str) -> DateTime<Utc> {
     let naive = NaiveDateTime::parse_from_str(wall, "%Y-%m-%d %H:%M").unwrap();
-    Shanghai
-        .from_local_datetime(&naive)
-        .unwrap()
-        .with_timezone(&Utc)
+    Shanghai.from_local_datetime(&naive).unwrap().with_timezone(&Utc)
 }
 
 /// An instant as Shanghai wall time `YYYY-MM-DD HH:MM`.
 fn wall(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Shanghai)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+    t.with_timezone(&Shanghai).format("%Y-%m-%d %H:%M").to_string()
 }
 
 fn date(s: &str) -> NaiveDate {
@@ -62,19 +52,13 @@ fn days(s: &str) -> BusinessDays {
 
 /// Writes a scratch holiday file for one test.
 fn scratch(name: &str, text: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "complaintd-calendar-{}-{name}.toml",
-        std::process::id()
-    ));
+    let path = std::env::temp_dir().join(format!("complaintd-calendar-{}-{name}.toml", std::process::id()));
     std::fs::write(&path, text).unwrap();
     path
 }
 
 fn with_files(files: &[PathBuf]) -> Result<Calendar, CalendarError> {
-    Calendar::from_settings(
-        &settings("Asia/Shanghai", &WEEKDAYS, &HOURS, files),
-        Path::to_path_buf,
-    )
+    Calendar::from_settings(&settings("Asia/Shanghai", &WEEKDAYS, &HOURS, files), Path::to_path_buf)
 }
 
 #[test]
@@ -83,10 +67,7 @@ fn example_config_loads_the_shipped_calendar() {
     let cal = Calendar::from_settings(&settings.calendar, |p| settings.resolve(p)).unwrap();
     assert_eq!(cal.tz(), Shanghai);
     assert_eq!(cal.business_day(), Duration::hours(8));
-    assert_eq!(
-        cal.covered_years().iter().copied().collect::<Vec<_>>(),
-        [2025, 2026]
-    );
+    assert_eq!(cal.covered_years().iter().copied().collect::<Vec<_>>(), [2025, 2026]);
     assert!(!cal.is_working_day(date("2026-10-01")));
 }
 
@@ -114,10 +95,7 @@ fn every_holiday_and_make_up_day_of_2025_and_2026() {
             assert!(!cal.is_working_day(day), "{day} is a holiday");
         }
         // The day after each block is worked.
-        assert!(
-            cal.is_working_day(date(to).succ_opt().unwrap()),
-            "after {to}"
-        );
+        assert!(cal.is_working_day(date(to).succ_opt().unwrap()), "after {to}");
     }
     let make_up = [
         ("2025-01-26", Weekday::Sun),
@@ -245,16 +223,10 @@ fn working_time_boundaries() {
         assert_eq!(wall(end), expected, "{start} + {minutes} min");
     }
     // Negative durations count as zero.
-    assert_eq!(
-        wall(cal.add_working(at("2026-03-10 12:00"), Duration::minutes(-5))),
-        "2026-03-10 13:00"
-    );
+    assert_eq!(wall(cal.add_working(at("2026-03-10 12:00"), Duration::minutes(-5))), "2026-03-10 13:00");
     // Seconds survive: 10:00:30 + 2h = 12:00:30 is past noon, so 13:00:30.
     let start = at("2026-03-10 10:00") + Duration::seconds(30);
-    assert_eq!(
-        cal.add_working(start, Duration::hours(2)),
-        at("2026-03-10 13:00") + Duration::seconds(30)
-    );
+    assert_eq!(cal.add_working(start, Duration::hours(2)), at("2026-03-10 13:00") + Duration::seconds(30));
 }
 
 #[test]
@@ -304,11 +276,7 @@ fn working_time_between_instants() {
         ("2026-03-16 10:00", "2026-03-13 17:00", -120),
     ];
     for (a, b, minutes) in cases {
-        assert_eq!(
-            cal.working_between(at(a), at(b)),
-            Duration::minutes(minutes),
-            "{a} -> {b}"
-        );
+        assert_eq!(cal.working_between(at(a), at(b)), Duration::minutes(minutes), "{a} -> {b}");
     }
     // Consistent with add_working.
     let start = at("2026-02-13 15:20");
@@ -328,10 +296,7 @@ fn coverage_warnings_name_missing_years() {
     // In 2027 the current year is missing, and from November 2028 as well.
     let w = cal.coverage_warnings(date("2027-01-02"));
     assert_eq!(w.len(), 1);
-    assert!(
-        w[0].contains("2027") && w[0].contains("current year"),
-        "{w:?}"
-    );
+    assert!(w[0].contains("2027") && w[0].contains("current year"), "{w:?}");
     assert_eq!(cal.coverage_warnings(date("2027-12-01")).len(), 2);
     assert!(cal.coverage_warnings(date("2025-12-31")).is_empty());
 }
@@ -339,33 +304,15 @@ fn coverage_warnings_name_missing_years() {
 #[test]
 fn bad_settings_are_refused_with_the_setting_named() {
     let build = |tz: &str, days: &[&str], hours: &[&str]| {
-        Calendar::from_settings(&settings(tz, days, hours, &[]), Path::to_path_buf)
-            .unwrap_err()
-            .to_string()
+        Calendar::from_settings(&settings(tz, days, hours, &[]), Path::to_path_buf).unwrap_err().to_string()
     };
     let e = build("Asia/Shangai", &WEEKDAYS, &HOURS);
-    assert!(
-        e.contains("calendar.timezone") && e.contains("Asia/Shangai"),
-        "{e}"
-    );
+    assert!(e.contains("calendar.timezone") && e.contains("Asia/Shangai"), "{e}");
     let e = build("Asia/Shanghai", &["MON", "Funday"], &HOURS);
-    assert!(
-        e.contains("calendar.working_days") && e.contains("Funday"),
-        "{e}"
-    );
-    for bad in [
-        "9-12",
-        "09:00",
-        "09:00-09:00",
-        "12:00-09:00",
-        "09:60-10:00",
-        "23:00-24:30",
-    ] {
+    assert!(e.contains("calendar.working_days") && e.contains("Funday"), "{e}");
+    for bad in ["9-12", "09:00", "09:00-09:00", "12:00-09:00", "09:60-10:00", "23:00-24:30"] {
         let e = build("Asia/Shanghai", &WEEKDAYS, &[bad]);
-        assert!(
-            e.contains("calendar.working_hours") && e.contains(bad),
-            "{e}"
-        );
+        assert!(e.contains("calendar.working_hours") && e.contains(bad), "{e}");
     }
     let e = build("Asia/Shanghai", &WEEKDAYS, &["09:00-12:00", "11:00-13:00"]);
     assert!(e.contains("overlaps"), "{e}");
@@ -382,100 +329,51 @@ fn settings_accept_names_in_any_case_and_a_whole_day() {
     assert_eq!(cal.business_day(), Duration::hours(24));
     let mon = Utc.with_ymd_and_hms(2026, 3, 9, 23, 0, 0).unwrap();
     // Mon 23:00 + 2h runs through midnight into Tuesday.
-    assert_eq!(
-        cal.add_working(mon, Duration::hours(2)),
-        Utc.with_ymd_and_hms(2026, 3, 10, 1, 0, 0).unwrap()
-    );
+    assert_eq!(cal.add_working(mon, Duration::hours(2)), Utc.with_ymd_and_hms(2026, 3, 10, 1, 0, 0).unwrap());
     // Tue 23:00 + 2h skips Wed-Sat: Tue 1h, Sun 00:00-01:00.
     let tue = Utc.with_ymd_and_hms(2026, 3, 10, 23, 0, 0).unwrap();
-    assert_eq!(
-        cal.add_working(tue, Duration::hours(2)),
-        Utc.with_ymd_and_hms(2026, 3, 15, 1, 0, 0).unwrap()
-    );
+    assert_eq!(cal.add_working(tue, Duration::hours(2)), Utc.with_ymd_and_hms(2026, 3, 15, 1, 0, 0).unwrap());
     assert!(cal.coverage_warnings(date("2026-03-01"))[0].contains("2026"));
 }
 
 #[test]
 fn later_holiday_files_override_earlier_ones() {
     // A company file: Fri Oct 9 2026 off as well, Sun Oct 4 (inside 国庆) worked.
-    let extra = scratch(
-        "override",
-        "[[year]]\nyear = 2026\nholidays = [\"2026-10-09\"]\nworkdays = [\"2026-10-04\"]\n",
-    );
+    let extra =
+        scratch("override", "[[year]]\nyear = 2026\nholidays = [\"2026-10-09\"]\nworkdays = [\"2026-10-04\"]\n");
     let cal = with_files(&[manifest("data/calendar/cn.toml"), extra]).unwrap();
     assert!(!cal.is_working_day(date("2026-10-09")));
     assert!(cal.is_working_day(date("2026-10-04")));
     assert!(!cal.is_working_day(date("2026-10-05")));
     // Sat Oct 3 10:00: starts Sun Oct 4 09:00 + 8h = 18:00.
-    assert_eq!(
-        wall(cal.add_business_days(at("2026-10-03 10:00"), days("1"))),
-        "2026-10-04 18:00"
-    );
+    assert_eq!(wall(cal.add_business_days(at("2026-10-03 10:00"), days("1"))), "2026-10-04 18:00");
 }
 
 #[test]
 fn bad_holiday_files_name_the_file_and_entry() {
     let missing = manifest("data/calendar/nowhere.toml");
-    let e = with_files(std::slice::from_ref(&missing))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("nowhere.toml") && e.contains("cannot read"),
-        "{e}"
-    );
+    let e = with_files(std::slice::from_ref(&missing)).unwrap_err().to_string();
+    assert!(e.contains("nowhere.toml") && e.contains("cannot read"), "{e}");
 
     let cases = [
-        (
-            "bad-date",
-            "[[year]]\nyear = 2026\nholidays = [\"2026-02-30\"]\n",
-            "\"2026-02-30\"",
-        ),
-        (
-            "far-year",
-            "[[year]]\nyear = 2026\nholidays = [\"2062-01-01\"]\n",
-            "not near",
-        ),
-        (
-            "reversed",
-            "[[year]]\nyear = 2026\nholidays = [\"2026-02-23..2026-02-15\"]\n",
-            "ends before",
-        ),
-        (
-            "long-range",
-            "[[year]]\nyear = 2026\nholidays = [\"2026-01-01..2026-12-31\"]\n",
-            "typo",
-        ),
-        (
-            "workday-range",
-            "[[year]]\nyear = 2026\nworkdays = [\"2026-01-03..2026-01-04\"]\n",
-            "one by one",
-        ),
+        ("bad-date", "[[year]]\nyear = 2026\nholidays = [\"2026-02-30\"]\n", "\"2026-02-30\""),
+        ("far-year", "[[year]]\nyear = 2026\nholidays = [\"2062-01-01\"]\n", "not near"),
+        ("reversed", "[[year]]\nyear = 2026\nholidays = [\"2026-02-23..2026-02-15\"]\n", "ends before"),
+        ("long-range", "[[year]]\nyear = 2026\nholidays = [\"2026-01-01..2026-12-31\"]\n", "typo"),
+        ("workday-range", "[[year]]\nyear = 2026\nworkdays = [\"2026-01-03..2026-01-04\"]\n", "one by one"),
         (
             "both",
             "[[year]]\nyear = 2026\nholidays = [\"2026-01-01..2026-01-04\"]\nworkdays = [\"2026-01-04\"]\n",
             "also listed as a holiday",
         ),
-        (
-            "twice",
-            "[[year]]\nyear = 2026\n[[year]]\nyear = 2026\n",
-            "appears twice",
-        ),
-        (
-            "unknown-key",
-            "[[year]]\nyear = 2026\nholiday = []\n",
-            "holiday",
-        ),
+        ("twice", "[[year]]\nyear = 2026\n[[year]]\nyear = 2026\n", "appears twice"),
+        ("unknown-key", "[[year]]\nyear = 2026\nholiday = []\n", "holiday"),
         ("not-toml", "[[year]\n", "invalid holiday file"),
     ];
     for (name, text, needle) in cases {
         let path = scratch(name, text);
-        let e = with_files(std::slice::from_ref(&path))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains(&path.display().to_string()) && e.contains(needle),
-            "{name}: {e}"
-        );
+        let e = with_files(std::slice::from_ref(&path)).unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()) && e.contains(needle), "{name}: {e}");
         std::fs::remove_file(path).unwrap();
     }
 }
@@ -488,67 +386,39 @@ fn holiday_data_cannot_stop_work_for_months() {
         "[[year]]\nyear = 2026\nholidays = [\"2026-11-01..2026-12-10\", \"2026-12-11..2027-01-19\"]\n",
     );
     let e = with_files(std::slice::from_ref(&path)).unwrap_err();
-    assert!(
-        matches!(e, CalendarError::TooManyDaysOff { from } if from == date("2026-11-01")),
-        "{e}"
-    );
+    assert!(matches!(e, CalendarError::TooManyDaysOff { from } if from == date("2026-11-01")), "{e}");
     std::fs::remove_file(path).unwrap();
 }
 
 /// A zone with DST: periods follow the wall clock.
 #[test]
 fn dst_zones_follow_the_wall_clock() {
-    let cal = Calendar::from_settings(
-        &settings("Europe/Berlin", &WEEKDAYS, &["09:00-17:00"], &[]),
-        Path::to_path_buf,
-    )
-    .unwrap();
+    let cal = Calendar::from_settings(&settings("Europe/Berlin", &WEEKDAYS, &["09:00-17:00"], &[]), Path::to_path_buf)
+        .unwrap();
     // Fri 2026-03-27 16:00 CET (15:00 UTC) + 2h: 1h Fri; clocks go forward on
     // Sunday; Mon 09:00-10:00 CEST, which is 08:00 UTC.
     let friday = Utc.with_ymd_and_hms(2026, 3, 27, 15, 0, 0).unwrap();
-    assert_eq!(
-        cal.add_working(friday, Duration::hours(2)),
-        Utc.with_ymd_and_hms(2026, 3, 30, 8, 0, 0).unwrap()
-    );
-    assert_eq!(
-        cal.working_between(friday, Utc.with_ymd_and_hms(2026, 3, 30, 8, 0, 0).unwrap()),
-        Duration::hours(2)
-    );
+    assert_eq!(cal.add_working(friday, Duration::hours(2)), Utc.with_ymd_and_hms(2026, 3, 30, 8, 0, 0).unwrap());
+    assert_eq!(cal.working_between(friday, Utc.with_ymd_and_hms(2026, 3, 30, 8, 0, 0).unwrap()), Duration::hours(2));
 
     // New York springs forward on Sun 2026-03-08 at 02:00: that day has 23 h.
     let all_week = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
-    let ny = Calendar::from_settings(
-        &settings("America/New_York", &all_week, &["00:00-24:00"], &[]),
-        Path::to_path_buf,
-    )
-    .unwrap();
+    let ny =
+        Calendar::from_settings(&settings("America/New_York", &all_week, &["00:00-24:00"], &[]), Path::to_path_buf)
+            .unwrap();
     let midnight = Utc.with_ymd_and_hms(2026, 3, 8, 5, 0, 0).unwrap(); // 00:00 EST
     let next_midnight = Utc.with_ymd_and_hms(2026, 3, 9, 4, 0, 0).unwrap(); // 00:00 EDT
-    assert_eq!(
-        ny.working_between(midnight, next_midnight),
-        Duration::hours(23)
-    );
+    assert_eq!(ny.working_between(midnight, next_midnight), Duration::hours(23));
     // 00:00 + 3h of working time is 04:00 EDT (08:00 UTC): 02:00-03:00 never happens.
-    assert_eq!(
-        ny.add_working(midnight, Duration::hours(3)),
-        Utc.with_ymd_and_hms(2026, 3, 8, 8, 0, 0).unwrap()
-    );
+    assert_eq!(ny.add_working(midnight, Duration::hours(3)), Utc.with_ymd_and_hms(2026, 3, 8, 8, 0, 0).unwrap());
 
     // A period starting inside the gap starts when the gap ends.
-    let gap = Calendar::from_settings(
-        &settings("America/New_York", &all_week, &["02:30-05:00"], &[]),
-        Path::to_path_buf,
-    )
-    .unwrap();
+    let gap =
+        Calendar::from_settings(&settings("America/New_York", &all_week, &["02:30-05:00"], &[]), Path::to_path_buf)
+            .unwrap();
     // 02:30 EST would be 07:30 UTC = 03:30 EDT; 05:00 EDT = 09:00 UTC.
-    assert_eq!(
-        gap.next_working_instant(midnight),
-        Utc.with_ymd_and_hms(2026, 3, 8, 7, 30, 0).unwrap()
-    );
-    assert_eq!(
-        gap.working_between(midnight, next_midnight),
-        Duration::minutes(90)
-    );
+    assert_eq!(gap.next_working_instant(midnight), Utc.with_ymd_and_hms(2026, 3, 8, 7, 30, 0).unwrap());
+    assert_eq!(gap.working_between(midnight, next_midnight), Duration::minutes(90));
 }
 
 #[test]
@@ -558,16 +428,10 @@ fn business_days_parse_in_half_days() {
     assert_eq!(days(" 1.5 ").half_days(), 3);
     assert_eq!(days("0").half_days(), 0);
     for bad in ["0.3", "-1", "abc", "", "NaN", "inf", "101"] {
-        assert_eq!(
-            bad.parse::<BusinessDays>(),
-            Err(BadBusinessDays(bad.into()))
-        );
+        assert_eq!(bad.parse::<BusinessDays>(), Err(BadBusinessDays(bad.into())));
     }
     assert_eq!(days("2.5").to_string(), "2.5");
     assert_eq!(days("3").to_string(), "3");
     // Half a business day of a 7.5 h day.
-    assert_eq!(
-        days("0.5").working_time(Duration::minutes(450)),
-        Duration::seconds(225 * 60)
-    );
+    assert_eq!(days("0.5").working_time(Duration::minutes(450)), Duration::seconds(225 * 60));
 }

@@ -22,28 +22,15 @@ fn cn() -> Calendar {
 /// Shanghai wall time `YYYY-MM-DD HH:MM` as an instant.
 fn at(wall: &str) -> DateTime<Utc> {
     let naive = NaiveDateTime::parse_from_str(wall, "%Y-%m-%d %H:%M").unwrap();
-    Shanghai
-        .from_local_datetime(&naive)
-        .unwrap()
-        .with_timezone(&Utc)
+    Shanghai.from_local_datetime(&naive).unwrap().with_timezone(&Utc)
 }
 
 fn wall(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Shanghai)
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+    t.with_timezone(&Shanghai).format("%Y-%m-%d %H:%M").to_string()
 }
 
 fn walls(d: &Deadlines) -> [String; 6] {
-    [
-        d.starts_at,
-        d.reply_due,
-        d.escalate_at,
-        d.result_due,
-        d.close_due,
-        d.extension_cap,
-    ]
-    .map(wall)
+    [d.starts_at, d.reply_due, d.escalate_at, d.result_due, d.close_due, d.extension_cap].map(wall)
 }
 
 fn policy(toml_text: &str) -> Result<DeadlinePolicy, String> {
@@ -55,20 +42,11 @@ fn defaults_are_seed_004() {
     let p = DeadlinePolicy::default();
     let half = |p: BusinessDays| p.half_days();
     assert_eq!((half(p.urgent.reply), half(p.urgent.escalate)), (1, 1));
-    assert_eq!(
-        (half(p.expedited.reply), half(p.expedited.escalate)),
-        (2, 2)
-    );
+    assert_eq!((half(p.expedited.reply), half(p.expedited.escalate)), (2, 2));
     assert_eq!((half(p.normal.reply), half(p.normal.escalate)), (4, 6));
-    assert_eq!(
-        (half(p.result), half(p.close), half(p.extension_cap)),
-        (4, 6, 10)
-    );
+    assert_eq!((half(p.result), half(p.close), half(p.extension_cap)), (4, 6, 10));
     assert_eq!(half(p.supervisor_after), 2);
-    assert_eq!(
-        p.reminders,
-        [Reminder::Elapsed(0.5), Reminder::BeforeMinutes(60)]
-    );
+    assert_eq!(p.reminders, [Reminder::Elapsed(0.5), Reminder::BeforeMinutes(60)]);
     // An empty or absent [deadlines] section is the default, and so is the
     // section written out in DeadlinePolicy's documentation.
     assert_eq!(policy("").unwrap(), p);
@@ -101,10 +79,7 @@ fn policy_reads_from_toml() {
     assert_eq!(p.normal.escalate.half_days(), 6);
     assert_eq!(p.result.half_days(), 2);
     assert_eq!(p.extension_cap.half_days(), 20);
-    assert_eq!(
-        p.reminders,
-        [Reminder::Elapsed(0.25), Reminder::BeforeMinutes(30)]
-    );
+    assert_eq!(p.reminders, [Reminder::Elapsed(0.25), Reminder::BeforeMinutes(30)]);
     assert_eq!(p.supervisor_after.half_days(), 1);
     // Untouched keys keep their defaults.
     assert_eq!(p.urgent, DeadlinePolicy::default().urgent);
@@ -226,9 +201,7 @@ fn deadlines_per_urgency() {
 #[test]
 fn policy_out_of_order_is_read_in_order() {
     let cal = cn();
-    let p =
-        policy("normal = { reply = 2, escalate = 1 }\nresult = 3\nclose = 2\nextension_cap = 1")
-            .unwrap();
+    let p = policy("normal = { reply = 2, escalate = 1 }\nresult = 3\nclose = 2\nextension_cap = 1").unwrap();
     let d = compute(&cal, &p, at("2026-03-09 10:00"), Urgency::Normal);
     assert_eq!(d.escalate_at, d.reply_due);
     assert_eq!(d.close_due, d.result_due);
@@ -242,10 +215,7 @@ fn ladder_of_an_urgent_ticket() {
     // Tue 2026-03-10 10:00: reply due 15:00, result Thu 10:00, close Fri 10:00.
     let d = compute(&cal, &p, at("2026-03-10 10:00"), Urgency::Urgent);
     let all = [Milestone::Reply, Milestone::Result, Milestone::Close];
-    let plan: Vec<_> = ladder(&cal, &p, &d, &all)
-        .into_iter()
-        .map(|a| (a.key, wall(a.send_at), wall(a.due)))
-        .collect();
+    let plan: Vec<_> = ladder(&cal, &p, &d, &all).into_iter().map(|a| (a.key, wall(a.send_at), wall(a.due))).collect();
     let expected = [
         // Reply window 4h: half = 2h in = 12:00, mailed 13:00; 1h before = 14:00.
         ("reply.reminder.1", "2026-03-10 13:00", "2026-03-10 15:00"),
@@ -276,34 +246,16 @@ fn ladder_of_a_normal_reply_escalates_at_three_days() {
     let p = DeadlinePolicy::default();
     // Mon 2026-03-09 10:00: reply due Wed 10:00 (16h), escalation Thu 10:00.
     let d = compute(&cal, &p, at("2026-03-09 10:00"), Urgency::Normal);
-    let plan: Vec<_> = ladder(&cal, &p, &d, &[Milestone::Reply])
-        .into_iter()
-        .map(|a| (a.key, a.level, wall(a.send_at)))
-        .collect();
+    let plan: Vec<_> =
+        ladder(&cal, &p, &d, &[Milestone::Reply]).into_iter().map(|a| (a.key, a.level, wall(a.send_at))).collect();
     assert_eq!(
         plan,
         [
             // Half: 8h in = Tue 10:00; 1h before: 15h in = Tue 18:00 -> Wed 09:00.
-            (
-                "reply.reminder.1".into(),
-                AlertLevel::Reminder,
-                "2026-03-10 10:00".into()
-            ),
-            (
-                "reply.reminder.2".into(),
-                AlertLevel::Reminder,
-                "2026-03-11 09:00".into()
-            ),
-            (
-                "reply.escalation".into(),
-                AlertLevel::Escalation,
-                "2026-03-12 10:00".into()
-            ),
-            (
-                "reply.supervisor".into(),
-                AlertLevel::Supervisor,
-                "2026-03-13 10:00".into()
-            ),
+            ("reply.reminder.1".into(), AlertLevel::Reminder, "2026-03-10 10:00".into()),
+            ("reply.reminder.2".into(), AlertLevel::Reminder, "2026-03-11 09:00".into()),
+            ("reply.escalation".into(), AlertLevel::Escalation, "2026-03-12 10:00".into()),
+            ("reply.supervisor".into(), AlertLevel::Supervisor, "2026-03-13 10:00".into()),
         ]
     );
 }
@@ -316,30 +268,13 @@ fn breaches_out_of_hours_are_mailed_in_working_time() {
     // (09-12, 13-14) and 7h (17:00); the escalation waits for Tue 09:00, the
     // supervisor (18:00 + 8h = Tue 18:00) for Wed 09:00.
     let d = compute(&cal, &p, at("2026-03-14 23:00"), Urgency::Expedited);
-    let sends: Vec<_> = ladder(&cal, &p, &d, &[Milestone::Reply])
-        .iter()
-        .map(|a| wall(a.send_at))
-        .collect();
-    assert_eq!(
-        sends,
-        [
-            "2026-03-16 14:00",
-            "2026-03-16 17:00",
-            "2026-03-17 09:00",
-            "2026-03-18 09:00"
-        ]
-    );
+    let sends: Vec<_> = ladder(&cal, &p, &d, &[Milestone::Reply]).iter().map(|a| wall(a.send_at)).collect();
+    assert_eq!(sends, ["2026-03-16 14:00", "2026-03-16 17:00", "2026-03-17 09:00", "2026-03-18 09:00"]);
 
     // A deadline at 02:00 (moved by hand) is mailed at 09:00.
-    let night = Deadlines {
-        reply_due: at("2026-03-11 02:00"),
-        escalate_at: at("2026-03-11 02:00"),
-        ..d
-    };
-    let escalation = ladder(&cal, &p, &night, &[Milestone::Reply])
-        .into_iter()
-        .find(|a| a.level == AlertLevel::Escalation)
-        .unwrap();
+    let night = Deadlines { reply_due: at("2026-03-11 02:00"), escalate_at: at("2026-03-11 02:00"), ..d };
+    let escalation =
+        ladder(&cal, &p, &night, &[Milestone::Reply]).into_iter().find(|a| a.level == AlertLevel::Escalation).unwrap();
     assert_eq!(wall(escalation.send_at), "2026-03-11 09:00");
     assert_eq!(wall(escalation.due), "2026-03-11 02:00");
 }
@@ -354,14 +289,8 @@ fn reminders_outside_the_window_or_twice_are_dropped() {
     // Urgent: a 4h window. 300 min before is before the start; 100% and 0 min
     // before are the deadline itself; the second half-way one repeats the first.
     let d = compute(&cal, &p, at("2026-03-10 09:00"), Urgency::Urgent);
-    let keys: Vec<_> = ladder(&cal, &p, &d, &[Milestone::Reply])
-        .into_iter()
-        .map(|a| a.key)
-        .collect();
-    assert_eq!(
-        keys,
-        ["reply.reminder.1", "reply.escalation", "reply.supervisor"]
-    );
+    let keys: Vec<_> = ladder(&cal, &p, &d, &[Milestone::Reply]).into_iter().map(|a| a.key).collect();
+    assert_eq!(keys, ["reply.reminder.1", "reply.escalation", "reply.supervisor"]);
 }
 
 /// Over the holiday seasons, every start half-hour and every urgency: the

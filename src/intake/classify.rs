@@ -34,38 +34,21 @@ pub fn raw_header_values(message: &Message<'_>, name: &str) -> Vec<String> {
         .headers
         .iter()
         .filter(|h| h.name().eq_ignore_ascii_case(name))
-        .filter_map(|h| {
-            message
-                .raw_message
-                .get(h.offset_start as usize..h.offset_end as usize)
-        })
-        .map(|bytes| {
-            String::from_utf8_lossy(bytes)
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .filter_map(|h| message.raw_message.get(h.offset_start as usize..h.offset_end as usize))
+        .map(|bytes| String::from_utf8_lossy(bytes).split_whitespace().collect::<Vec<_>>().join(" "))
         .collect()
 }
 
 fn has_header(message: &Message<'_>, name: &str) -> bool {
-    message
-        .root_part()
-        .headers
-        .iter()
-        .any(|h| h.name().eq_ignore_ascii_case(name))
+    message.root_part().headers.iter().any(|h| h.name().eq_ignore_ascii_case(name))
 }
 
 /// A delivery-status report, or mail from a mailer daemon / postmaster.
 pub fn is_bounce(message: &Message<'_>, from: &str) -> bool {
     let is_report = message.content_type().is_some_and(|ct| {
         ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct
-                .subtype()
-                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-            && ct
-                .attribute("report-type")
-                .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
+            && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+            && ct.attribute("report-type").is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"))
     });
     let local = from.split('@').next().unwrap_or("");
     is_report || BOUNCE_SENDERS.contains(&local)
@@ -73,20 +56,16 @@ pub fn is_bounce(message: &Message<'_>, from: &str) -> bool {
 
 /// An empty Return-Path (`<>`): only bounces and auto-replies are sent so.
 pub fn has_null_return_path(message: &Message<'_>) -> bool {
-    raw_header_values(message, "Return-Path")
-        .iter()
-        .any(|v| v.trim() == "<>")
+    raw_header_values(message, "Return-Path").iter().any(|v| v.trim() == "<>")
 }
 
 /// Auto-Submitted other than "no", X-Autoreply/X-Autorespond, Precedence:
 /// auto_reply, or an out-of-office subject.
 pub fn is_auto_reply(message: &Message<'_>, subject: &str) -> bool {
-    let auto_submitted = raw_header_values(message, "Auto-Submitted")
-        .iter()
-        .any(|v| !v.trim().to_ascii_lowercase().starts_with("no"));
-    let precedence = raw_header_values(message, "Precedence")
-        .iter()
-        .any(|v| v.trim().eq_ignore_ascii_case("auto_reply"));
+    let auto_submitted =
+        raw_header_values(message, "Auto-Submitted").iter().any(|v| !v.trim().to_ascii_lowercase().starts_with("no"));
+    let precedence =
+        raw_header_values(message, "Precedence").iter().any(|v| v.trim().eq_ignore_ascii_case("auto_reply"));
     let lower = subject.to_lowercase();
     auto_submitted
         || precedence
@@ -97,12 +76,9 @@ pub fn is_auto_reply(message: &Message<'_>, subject: &str) -> bool {
 
 /// Bulk or mailing-list mail.
 pub fn is_bulk(message: &Message<'_>) -> bool {
-    let precedence = raw_header_values(message, "Precedence").iter().any(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "bulk" | "junk" | "list"
-        )
-    });
+    let precedence = raw_header_values(message, "Precedence")
+        .iter()
+        .any(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "bulk" | "junk" | "list"));
     precedence || has_header(message, "List-Id") || has_header(message, "List-Unsubscribe")
 }
 
@@ -124,9 +100,7 @@ pub fn bounce_ticket(message: &Message<'_>) -> Option<TicketNo> {
         }
     }
     message.parts.iter().find_map(|part| match &part.body {
-        PartType::Text(_) | PartType::Html(_) => {
-            part_text(message, part).and_then(|t| TicketNo::find_in(&t))
-        }
+        PartType::Text(_) | PartType::Html(_) => part_text(message, part).and_then(|t| TicketNo::find_in(&t)),
         PartType::Message(inner) => find_in_bytes(inner.raw_message()),
         PartType::Binary(bytes) | PartType::InlineBinary(bytes) => find_in_bytes(bytes),
         PartType::Multipart(_) => None,

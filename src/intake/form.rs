@@ -32,132 +32,27 @@ pub enum Field {
 
 /// Labels per field, normalized (see [`normalize_label`]).
 const LABELS: &[(Field, &[&str])] = &[
-    (
-        Field::ComplaintNo,
-        &["投诉单号", "工单号", "complaintno", "complaintnumber"],
-    ),
-    (
-        Field::Urgency,
-        &[
-            "紧急程度",
-            "处理时效",
-            "时效",
-            "urgency",
-            "緊急程度",
-            "處理時效",
-        ],
-    ),
-    (
-        Field::Category,
-        &["投诉分类", "分类", "category", "投訴分類", "分類"],
-    ),
-    (
-        Field::Station,
-        &[
-            "服务站",
-            "服务机构",
-            "服务网点",
-            "station",
-            "服務站",
-            "服務機構",
-            "服務網點",
-        ],
-    ),
+    (Field::ComplaintNo, &["投诉单号", "工单号", "complaintno", "complaintnumber"]),
+    (Field::Urgency, &["紧急程度", "处理时效", "时效", "urgency", "緊急程度", "處理時效"]),
+    (Field::Category, &["投诉分类", "分类", "category", "投訴分類", "分類"]),
+    (Field::Station, &["服务站", "服务机构", "服务网点", "station", "服務站", "服務機構", "服務網點"]),
     (
         Field::CustomerName,
-        &[
-            "客户姓名",
-            "用户姓名",
-            "客户",
-            "customer",
-            "customername",
-            "客戶姓名",
-            "用戶姓名",
-            "客戶",
-        ],
+        &["客户姓名", "用户姓名", "客户", "customer", "customername", "客戶姓名", "用戶姓名", "客戶"],
     ),
-    (
-        Field::Phone,
-        &[
-            "联系电话",
-            "电话",
-            "手机",
-            "phone",
-            "聯繫電話",
-            "聯絡電話",
-            "電話",
-            "手機",
-        ],
-    ),
-    (
-        Field::ServiceOrder,
-        &[
-            "服务单号",
-            "报修单号",
-            "serviceorder",
-            "服務單號",
-            "報修單號",
-        ],
-    ),
-    (
-        Field::Product,
-        &["产品型号", "机型", "product", "產品型號", "機型"],
-    ),
-    (
-        Field::Serial,
-        &[
-            "序列号",
-            "机器序列号",
-            "serial",
-            "serialno",
-            "序列號",
-            "機器序列號",
-        ],
-    ),
-    (
-        Field::Region,
-        &[
-            "所在地区",
-            "地区",
-            "区域",
-            "region",
-            "所在地區",
-            "地區",
-            "區域",
-        ],
-    ),
+    (Field::Phone, &["联系电话", "电话", "手机", "phone", "聯繫電話", "聯絡電話", "電話", "手機"]),
+    (Field::ServiceOrder, &["服务单号", "报修单号", "serviceorder", "服務單號", "報修單號"]),
+    (Field::Product, &["产品型号", "机型", "product", "產品型號", "機型"]),
+    (Field::Serial, &["序列号", "机器序列号", "serial", "serialno", "序列號", "機器序列號"]),
+    (Field::Region, &["所在地区", "地区", "区域", "region", "所在地區", "地區", "區域"]),
     (Field::Address, &["地址", "address"]),
-    (
-        Field::Description,
-        &[
-            "投诉内容",
-            "问题描述",
-            "description",
-            "投訴內容",
-            "問題描述",
-        ],
-    ),
-    (
-        Field::Demand,
-        &["客户诉求", "诉求", "demand", "客戶訴求", "訴求"],
-    ),
+    (Field::Description, &["投诉内容", "问题描述", "description", "投訴內容", "問題描述"]),
+    (Field::Demand, &["客户诉求", "诉求", "demand", "客戶訴求", "訴求"]),
     (Field::Handler, &["受理人", "处理人", "handler", "處理人"]),
     (Field::Reporter, &["报备人", "reporter", "報備人"]),
-    (
-        Field::ActionsTaken,
-        &[
-            "已采取措施",
-            "处理措施",
-            "actionstaken",
-            "已採取措施",
-            "處理措施",
-        ],
-    ),
+    (Field::ActionsTaken, &["已采取措施", "处理措施", "actionstaken", "已採取措施", "處理措施"]),
     (Field::Major, &["是否重大投诉", "major", "是否重大投訴"]),
-    (
-        Field::ExpectedResolution,
-        &["预计解决时间", "expectedresolution", "預計解決時間"],
-    ),
+    (Field::ExpectedResolution, &["预计解决时间", "expectedresolution", "預計解決時間"]),
 ];
 
 /// Fields whose label alone makes a text a form. Phone, address and the like
@@ -177,18 +72,7 @@ const FORM_MARKERS: &[Field] = &[
 ];
 
 /// Station values that mean "none named", so routing falls back to the region.
-const NO_STATION: &[&str] = &[
-    "无",
-    "無",
-    "待定",
-    "待分配",
-    "未知",
-    "-",
-    "/",
-    "n/a",
-    "none",
-    "tbd",
-];
+const NO_STATION: &[&str] = &["无", "無", "待定", "待分配", "未知", "-", "/", "n/a", "none", "tbd"];
 
 /// Longest value kept for one field; a form value is a sentence or two.
 const MAX_VALUE_CHARS: usize = 4000;
@@ -205,11 +89,7 @@ pub struct RawForm {
 impl RawForm {
     /// The value of `field`, if the form has it and it is not empty.
     pub fn get(&self, field: Field) -> Option<&str> {
-        self.values
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.values.iter().find(|(f, _)| *f == field).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     /// Whether the text carries a complaint or pre-report form.
@@ -233,10 +113,7 @@ fn field_for_label(label: &str) -> Option<Field> {
         return None;
     }
     let label = normalize_label(label);
-    LABELS
-        .iter()
-        .find(|(_, labels)| labels.contains(&label.as_str()))
-        .map(|(field, _)| *field)
+    LABELS.iter().find(|(_, labels)| labels.contains(&label.as_str())).map(|(field, _)| *field)
 }
 
 /// Splits "label：value" (full- or half-width colon, or a tab) when the label
@@ -347,9 +224,7 @@ pub fn read_fields(
         problems.push("missing required field: customer_name or phone".to_owned());
     }
 
-    let named_station = form
-        .get(Field::Station)
-        .filter(|v| !NO_STATION.contains(&v.trim().to_lowercase().as_str()));
+    let named_station = form.get(Field::Station).filter(|v| !NO_STATION.contains(&v.trim().to_lowercase().as_str()));
     let mut station_unknown = false;
     match named_station {
         Some(value) => match resolve_station(value, settings) {
@@ -377,11 +252,7 @@ pub fn read_fields(
         (None, true) => None,
         (None, false) => route_by_region(&fields, settings),
     };
-    FormReading {
-        fields,
-        routed_to,
-        problems,
-    }
+    FormReading { fields, routed_to, problems }
 }
 
 /// The value on one line, shortened, for a problem message.
@@ -397,13 +268,8 @@ fn one_line(value: &str) -> String {
 fn read_urgency(value: &str) -> Option<Urgency> {
     let value = value.trim();
     Urgency::parse(value).or_else(|| {
-        let first_word = value
-            .split(|c: char| !c.is_ascii_alphabetic())
-            .next()
-            .unwrap_or("");
-        (!first_word.is_empty())
-            .then(|| Urgency::parse(first_word))
-            .flatten()
+        let first_word = value.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+        (!first_word.is_empty()).then(|| Urgency::parse(first_word)).flatten()
     })
 }
 
@@ -411,16 +277,10 @@ fn read_urgency(value: &str) -> Option<Urgency> {
 fn read_yes_no(value: &str) -> Option<bool> {
     let value = value.trim();
     let lower = value.to_ascii_lowercase();
-    let word = lower
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .next()
-        .unwrap_or("");
+    let word = lower.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
     if value.starts_with('是') || matches!(word, "yes" | "y" | "true") {
         Some(true)
-    } else if value.starts_with('否')
-        || value.starts_with("不是")
-        || matches!(word, "no" | "n" | "false")
-    {
+    } else if value.starts_with('否') || value.starts_with("不是") || matches!(word, "no" | "n" | "false") {
         Some(false)
     } else {
         None
@@ -431,10 +291,8 @@ fn read_yes_no(value: &str) -> Option<bool> {
 /// full name, or by a part of the name ("海淀服务站").
 pub fn resolve_station<'a>(value: &str, settings: &'a Settings) -> Option<&'a Station> {
     let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
-    let first_token = value
-        .split(|c: char| c.is_whitespace() || "，,、（()）/-".contains(c))
-        .find(|t| !t.is_empty())
-        .unwrap_or("");
+    let first_token =
+        value.split(|c: char| c.is_whitespace() || "，,、（()）/-".contains(c)).find(|t| !t.is_empty()).unwrap_or("");
     settings
         .station(first_token)
         .or_else(|| settings.stations.iter().find(|s| s.name == compact))
@@ -454,11 +312,7 @@ fn route_by_region(fields: &Fields, settings: &Settings) -> Option<String> {
         .into_iter()
         .flatten()
         .find_map(|place| {
-            settings.stations.iter().find(|s| {
-                s.regions
-                    .iter()
-                    .any(|r| !r.is_empty() && place.contains(r.as_str()))
-            })
+            settings.stations.iter().find(|s| s.regions.iter().any(|r| !r.is_empty() && place.contains(r.as_str())))
         })
         .map(|s| s.code.clone())
 }
@@ -492,10 +346,7 @@ mod tests {
     fn values_continue_until_next_label_or_blank_line() {
         let text = "投诉内容：报修后五天\n  无人联系，\n客户很生气。\n客户诉求：\n\n尽快上门\n\n-- \n刘嘉\n电话 010";
         let form = read_form(text);
-        assert_eq!(
-            form.get(Field::Description),
-            Some("报修后五天\n无人联系，\n客户很生气。")
-        );
+        assert_eq!(form.get(Field::Description), Some("报修后五天\n无人联系，\n客户很生气。"));
         assert_eq!(form.get(Field::Demand), Some("尽快上门"));
         assert_eq!(form.get(Field::Phone), None);
     }

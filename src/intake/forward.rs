@@ -88,15 +88,10 @@ mod tests {
 
     #[test]
     fn foxmail_and_outlook_blocks() {
-        assert_eq!(
-            starts("已联系\n\n------------------ 原始邮件 ------------------\n发件人: x"),
-            Some(2)
-        );
+        assert_eq!(starts("已联系\n\n------------------ 原始邮件 ------------------\n发件人: x"), Some(2));
         assert_eq!(starts("ok\n-------- 原始邮件 --------"), Some(1));
         assert_eq!(
-            starts(
-                "已处理\n发件人: 刘嘉 <liujia@hq.example.test>\n发送时间: 2026年11月16日 9:30\n收件人: x"
-            ),
+            starts("已处理\n发件人: 刘嘉 <liujia@hq.example.test>\n发送时间: 2026年11月16日 9:30\n收件人: x"),
             Some(1)
         );
         assert_eq!(starts("Done\nFrom: a@b\nSent: Monday\nTo: c"), Some(1));
@@ -106,18 +101,9 @@ mod tests {
 
     #[test]
     fn attribution_lines() {
-        assert_eq!(
-            starts("已联系\n在 2026-11-16 09:30:00，\"刘嘉\" <l@h> 写道："),
-            Some(1)
-        );
-        assert_eq!(
-            starts("ok\n刘嘉 <l@h> 于2026年11月16日周一 09:30写道："),
-            Some(1)
-        );
-        assert_eq!(
-            starts("ok\nOn Mon, Nov 16, 2026 at 9:30 AM Liu <\nl@h> wrote:"),
-            Some(1)
-        );
+        assert_eq!(starts("已联系\n在 2026-11-16 09:30:00，\"刘嘉\" <l@h> 写道："), Some(1));
+        assert_eq!(starts("ok\n刘嘉 <l@h> 于2026年11月16日周一 09:30写道："), Some(1));
+        assert_eq!(starts("ok\nOn Mon, Nov 16, 2026 at 9:30 AM Liu <\nl@h> wrote:"), Some(1));
     }
 
     #[test]

@@ -170,8 +170,7 @@ const MAX_NESTING: usize = 5;
 pub fn parse(raw: &[u8], settings: &Settings) -> Parsed {
     // Defence in depth: a bug on hostile input must not take the daemon down
     // in a loop over the same message; it becomes an unrecognized message.
-    std::panic::catch_unwind(|| parse_message(raw, settings))
-        .unwrap_or_else(|_| Parsed::unrecognized("parser failure"))
+    std::panic::catch_unwind(|| parse_message(raw, settings)).unwrap_or_else(|_| Parsed::unrecognized("parser failure"))
 }
 
 fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
@@ -186,10 +185,8 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
         .unwrap_or_default();
     let subject = subject(&message);
     let references = header_ids(&message);
-    let referenced_ticket = references
-        .iter()
-        .find_map(|id| TicketNo::find_in(id))
-        .or_else(|| TicketNo::find_in(&subject));
+    let referenced_ticket =
+        references.iter().find_map(|id| TicketNo::find_in(id)).or_else(|| TicketNo::find_in(&subject));
 
     let mut attachments = Vec::new();
     let mut forwarded_texts = Vec::new();
@@ -198,9 +195,7 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
 
     let mut parsed = Parsed {
         kind: Kind::Unrecognized,
-        message_id: message
-            .message_id()
-            .map(|id| id.trim().trim_matches(['<', '>']).to_owned()),
+        message_id: message.message_id().map(|id| id.trim().trim_matches(['<', '>']).to_owned()),
         from,
         subject,
         ticket: None,
@@ -235,18 +230,10 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
         return parsed;
     }
 
-    let reply_body = if bodies.plain.trim().is_empty() {
-        &bodies.html
-    } else {
-        &bodies.plain
-    };
+    let reply_body = if bodies.plain.trim().is_empty() { &bodies.html } else { &bodies.plain };
     let own_text = reply::own_text(reply_body);
     let from_desk_or_station = settings.station_by_address(&parsed.from).is_some()
-        || settings
-            .desk
-            .handlers
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(&parsed.from))
+        || settings.desk.handlers.iter().any(|h| h.eq_ignore_ascii_case(&parsed.from))
         || settings.is_call_center(&parsed.from);
 
     // With a ticket, a station's or the desk's mail is a reply whatever it
@@ -256,18 +243,12 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
         Some(_) => Some(own_text.clone()),
         None => Some(form_text(&bodies, &forwarded_texts)),
     };
-    let raw_form = form_text
-        .map(|t| form::read_form(&t))
-        .filter(form::RawForm::is_form);
+    let raw_form = form_text.map(|t| form::read_form(&t)).filter(form::RawForm::is_form);
 
     match (raw_form, referenced_ticket) {
         (Some(raw_form), _) => {
             let pre_report = is_pre_report(&message, &parsed.subject, settings);
-            parsed.kind = if pre_report {
-                Kind::PreReport
-            } else {
-                Kind::Complaint
-            };
+            parsed.kind = if pre_report { Kind::PreReport } else { Kind::Complaint };
             let sender_station = settings.station_by_address(&parsed.from);
             let reading = form::read_fields(&raw_form, pre_report, sender_station, settings);
             parsed.fields = reading.fields;
@@ -281,9 +262,7 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
             parsed.reply_text = own_text;
         }
         (None, None) => {
-            parsed
-                .problems
-                .push("no complaint form and no ticket number".to_owned());
+            parsed.problems.push("no complaint form and no ticket number".to_owned());
         }
     }
     parsed
@@ -325,11 +304,7 @@ impl Bodies {
     fn best_for_form(&self) -> &str {
         let plain = form::read_form(&self.plain).values.len();
         let html = form::read_form(&self.html).values.len();
-        if html > plain {
-            &self.html
-        } else {
-            &self.plain
-        }
+        if html > plain { &self.html } else { &self.plain }
     }
 }
 
@@ -365,10 +340,7 @@ fn collect_attachments(
         let Some(part) = message.parts.get(*id as usize) else {
             continue;
         };
-        let filename = part
-            .attachment_name()
-            .map(str::trim)
-            .filter(|n| !n.is_empty());
+        let filename = part.attachment_name().map(str::trim).filter(|n| !n.is_empty());
         let content_type = part.content_type().map_or_else(
             || "application/octet-stream".to_owned(),
             |ct| match ct.subtype() {
@@ -405,15 +377,9 @@ fn collect_attachments(
 fn subject(message: &Message<'_>) -> String {
     let decoded = message.subject().unwrap_or("").trim();
     if decoded.contains('\u{FFFD}')
-        && let Some(header) = message
-            .root_part()
-            .headers
-            .iter()
-            .rev()
-            .find(|h| h.name().eq_ignore_ascii_case("Subject"))
-        && let Some(raw) = message
-            .raw_message
-            .get(header.offset_start as usize..header.offset_end as usize)
+        && let Some(header) =
+            message.root_part().headers.iter().rev().find(|h| h.name().eq_ignore_ascii_case("Subject"))
+        && let Some(raw) = message.raw_message.get(header.offset_start as usize..header.offset_end as usize)
         && std::str::from_utf8(raw).is_err()
     {
         let (text, _, _) = encoding_rs::GB18030.decode(raw);
@@ -445,16 +411,7 @@ fn header_ids(message: &Message<'_>) -> Vec<String> {
 /// "投诉报备" / "Pre-report" in the subject.
 fn is_pre_report(message: &Message<'_>, subject: &str, settings: &Settings) -> bool {
     let lower = subject.to_lowercase();
-    if [
-        "投诉报备",
-        "投訴報備",
-        "pre-report",
-        "prereport",
-        "pre report",
-    ]
-    .iter()
-    .any(|w| lower.contains(w))
-    {
+    if ["投诉报备", "投訴報備", "pre-report", "prereport", "pre report"].iter().any(|w| lower.contains(w)) {
         return true;
     }
     let listed = message
@@ -467,12 +424,6 @@ fn is_pre_report(message: &Message<'_>, subject: &str, settings: &Settings) -> b
     let delivered = ["Delivered-To", "X-Original-To"]
         .iter()
         .flat_map(|name| classify::raw_header_values(message, name))
-        .flat_map(|v| {
-            v.split([',', ' ', ';'])
-                .map(|t| t.trim_matches(['<', '>', '"']).to_owned())
-                .collect::<Vec<_>>()
-        });
-    listed
-        .chain(delivered)
-        .any(|a| settings.is_pre_report_address(a.trim()))
+        .flat_map(|v| v.split([',', ' ', ';']).map(|t| t.trim_matches(['<', '>', '"']).to_owned()).collect::<Vec<_>>());
+    listed.chain(delivered).any(|a| settings.is_pre_report_address(a.trim()))
 }

@@ -8,40 +8,11 @@ use super::forward::history_starts_at;
 /// Reply words, simplified and traditional, longest first where one is a
 /// prefix of another. English words are matched case-insensitively.
 const ACTION_WORDS: &[(Action, &[&str])] = &[
-    (
-        Action::Contacted,
-        &[
-            "已联系用户",
-            "已联系客户",
-            "已联系",
-            "已聯繫",
-            "已聯絡",
-            "已联络",
-            "contacted",
-        ],
-    ),
-    (
-        Action::Result,
-        &[
-            "处理结果",
-            "處理結果",
-            "已处理",
-            "已處理",
-            "已解决",
-            "已解決",
-            "result",
-            "resolved",
-        ],
-    ),
-    (
-        Action::Extension,
-        &["申请延期", "申請延期", "延期", "extension", "extend"],
-    ),
+    (Action::Contacted, &["已联系用户", "已联系客户", "已联系", "已聯繫", "已聯絡", "已联络", "contacted"]),
+    (Action::Result, &["处理结果", "處理結果", "已处理", "已處理", "已解决", "已解決", "result", "resolved"]),
+    (Action::Extension, &["申请延期", "申請延期", "延期", "extension", "extend"]),
     (Action::Close, &["结案", "結案", "close"]),
-    (
-        Action::Reopen,
-        &["重新打开", "重新打開", "重开", "重開", "reopen"],
-    ),
+    (Action::Reopen, &["重新打开", "重新打開", "重开", "重開", "reopen"]),
 ];
 
 /// Prefixes some clients or writers put before the first line's content;
@@ -81,8 +52,7 @@ fn strip_lead_in(line: &str) -> &str {
         if head.eq_ignore_ascii_case(lead) {
             let after = line[lead.len()..].trim_start();
             if let Some(rest) = after.strip_prefix([':', '：']) {
-                line = rest
-                    .trim_start_matches(|c: char| c.is_whitespace() || "【[（(「*#".contains(c));
+                line = rest.trim_start_matches(|c: char| c.is_whitespace() || "【[（(「*#".contains(c));
                 break;
             }
         }
@@ -92,13 +62,7 @@ fn strip_lead_in(line: &str) -> &str {
 
 fn word_action(line: &str) -> Option<Action> {
     ACTION_WORDS.iter().find_map(|(action, words)| {
-        words
-            .iter()
-            .any(|w| {
-                line.get(..w.len())
-                    .is_some_and(|head| head.eq_ignore_ascii_case(w))
-            })
-            .then_some(*action)
+        words.iter().any(|w| line.get(..w.len()).is_some_and(|head| head.eq_ignore_ascii_case(w))).then_some(*action)
     })
 }
 
@@ -134,8 +98,7 @@ mod tests {
     fn quoted_history_is_stripped() {
         let body = "已联系客户，明天上午上门。\r\n\r\n> 投诉单号：HC20261116001\r\n";
         assert_eq!(own_text(body), "已联系客户，明天上午上门。");
-        let body =
-            "\n已处理\n李工\n\n在 2026-11-16 09:30:00，\"刘嘉\" <l@h> 写道：\n紧急程度：加急";
+        let body = "\n已处理\n李工\n\n在 2026-11-16 09:30:00，\"刘嘉\" <l@h> 写道：\n紧急程度：加急";
         assert_eq!(own_text(body), "已处理\n李工");
         let body = "Done\n\n-----Original Message-----\nFrom: a";
         assert_eq!(own_text(body), "Done");

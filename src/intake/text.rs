@@ -11,10 +11,8 @@ pub const MAX_TEXT_BYTES: usize = 256 * 1024;
 
 /// Charset labels under which a U+FFFD in the decoded text most likely means
 /// the bytes were really GBK/GB18030 (Chinese clients that omit or misstate it).
-const GB_SUSPECT_LABELS: &[&str] = &[
-    "", "utf-8", "utf8", "us-ascii", "ascii", "gb2312", "gbk", "gb18030", "x-gbk", "cp936",
-    "euc-cn",
-];
+const GB_SUSPECT_LABELS: &[&str] =
+    &["", "utf-8", "utf8", "us-ascii", "ascii", "gb2312", "gbk", "gb18030", "x-gbk", "cp936", "euc-cn"];
 
 /// The decoded text of a text part, re-decoded as GB18030 when the declared
 /// (or missing) charset produced replacement characters and GB18030 does better.
@@ -33,12 +31,7 @@ pub fn part_text(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String
 }
 
 fn regb18030(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
-    let label = part
-        .content_type()
-        .and_then(|ct| ct.attribute("charset"))
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let label = part.content_type().and_then(|ct| ct.attribute("charset")).unwrap_or("").trim().to_ascii_lowercase();
     if !GB_SUSPECT_LABELS.contains(&label.as_str()) {
         return None;
     }
@@ -50,10 +43,7 @@ fn regb18030(message: &Message<'_>, part: &MessagePart<'_>) -> Option<String> {
 
 /// A part's bytes with only the transfer encoding undone (no charset decoding).
 pub fn decoded_bytes(message: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
-    let raw = message
-        .raw_message
-        .get(part.offset_body as usize..part.offset_end as usize)
-        .unwrap_or_default();
+    let raw = message.raw_message.get(part.offset_body as usize..part.offset_end as usize).unwrap_or_default();
     match part.encoding {
         Encoding::Base64 => base64_decode(raw),
         Encoding::QuotedPrintable => quoted_printable_decode(raw),
@@ -187,11 +177,7 @@ impl Renderer {
         for c in decoded.chars() {
             // Source whitespace collapses to one space, as in a browser; a
             // decoded &nbsp; is a plain space to the form reader.
-            let c = if c.is_whitespace() && c != '\u{3000}' {
-                ' '
-            } else {
-                c
-            };
+            let c = if c.is_whitespace() && c != '\u{3000}' { ' ' } else { c };
             if c == ' ' && (sink.is_empty() || sink.ends_with([' ', '\n'])) {
                 continue;
             }
@@ -244,11 +230,7 @@ impl Renderer {
         if let Some(cell) = self.cell.take() {
             // A cell's own lines, without blank ones, so a multi-line value
             // reads as a continued field.
-            let lines: Vec<&str> = cell
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
+            let lines: Vec<&str> = cell.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
             if let Some(row) = &mut self.row {
                 row.push(lines.join("\n"));
             }
@@ -262,10 +244,7 @@ impl Renderer {
         };
         self.newline();
         let pairs: Vec<String> = if cells.len() >= 2 && cells.len().is_multiple_of(2) {
-            cells
-                .chunks(2)
-                .map(|pair| join_label_value(&pair[0], &pair[1]))
-                .collect()
+            cells.chunks(2).map(|pair| join_label_value(&pair[0], &pair[1])).collect()
         } else {
             cells.into_iter().filter(|c| !c.is_empty()).collect()
         };
@@ -305,11 +284,7 @@ fn join_label_value(label: &str, value: &str) -> String {
     if label.is_empty() {
         return value.to_owned();
     }
-    if label.ends_with([':', '：']) {
-        format!("{label}{value}")
-    } else {
-        format!("{label}：{value}")
-    }
+    if label.ends_with([':', '：']) { format!("{label}{value}") } else { format!("{label}：{value}") }
 }
 
 /// Decodes HTML character references (named ones mail clients emit, and numeric).
@@ -322,11 +297,7 @@ pub fn decode_entities(text: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let end = rest
-            .char_indices()
-            .take(12)
-            .find(|&(_, c)| c == ';')
-            .map(|(i, _)| i);
+        let end = rest.char_indices().take(12).find(|&(_, c)| c == ';').map(|(i, _)| i);
         let decoded = end.and_then(|end| entity(&rest[1..end]).map(|c| (c, end)));
         match decoded {
             Some((c, end)) => {

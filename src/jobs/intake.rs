@@ -52,17 +52,9 @@ impl IntakeWorker {
         info!("intake stopped");
     }
 
-    async fn session(
-        &self,
-        stop: &watch::Receiver<bool>,
-        backoff: &mut Backoff,
-    ) -> anyhow::Result<()> {
+    async fn session(&self, stop: &watch::Receiver<bool>, backoff: &mut Backoff) -> anyhow::Result<()> {
         let settings = &self.dispatcher.settings;
-        let ca = settings
-            .mailbox
-            .ca_file
-            .as_ref()
-            .map(|p| settings.resolve(p));
+        let ca = settings.mailbox.ca_file.as_ref().map(|p| settings.resolve(p));
         let mut mailbox = Mailbox::open(&settings.mailbox, &self.password, ca.as_deref()).await?;
         info!(folder = %mailbox.folder, uidvalidity = mailbox.uidvalidity, idle = mailbox.idle, "intake: mailbox open");
         backoff.reset();
@@ -99,9 +91,7 @@ impl IntakeWorker {
         self.outbox_wake.notify_one();
         let settings = &self.dispatcher.settings.mailbox;
         mailbox.move_to(&handled, &settings.handled_folder).await?;
-        mailbox
-            .move_to(&quarantined, &settings.quarantine_folder)
-            .await?;
+        mailbox.move_to(&quarantined, &settings.quarantine_folder).await?;
         Ok(fetched.len())
     }
 
@@ -126,10 +116,7 @@ impl IntakeWorker {
             record.message_id = p.message_id.clone();
             record.sender = p.from.clone();
             record.subject = p.subject.clone();
-            record.kind = serde_json::to_value(p.kind)?
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            record.kind = serde_json::to_value(p.kind)?.as_str().unwrap_or_default().to_owned();
         }
         let mut tx = self.store.begin().await?;
         if !tx.claim_inbound(&record).await? {
@@ -145,10 +132,7 @@ impl IntakeWorker {
         let disposition = match &parsed {
             None => Disposition::Quarantined {
                 ticket: None,
-                reason: format!(
-                    "message of {} bytes exceeds mailbox.max_message_bytes",
-                    message.size
-                ),
+                reason: format!("message of {} bytes exceeds mailbox.max_message_bytes", message.size),
             },
             Some(p) => match self.dispatcher.apply(&mut tx, p).await {
                 Ok(d) => d,
@@ -161,10 +145,7 @@ impl IntakeWorker {
                     if !tx.claim_inbound(&record).await? {
                         return Ok(Destination::Handled);
                     }
-                    Disposition::Quarantined {
-                        ticket: None,
-                        reason: format!("{e:#}"),
-                    }
+                    Disposition::Quarantined { ticket: None, reason: format!("{e:#}") }
                 }
             },
         };

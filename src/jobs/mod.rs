@@ -2,6 +2,7 @@
 
 pub mod intake;
 pub mod outbox;
+pub mod sweep;
 
 use std::time::Duration;
 
@@ -30,10 +31,7 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(max: Duration) -> Self {
-        Self {
-            current: Duration::from_millis(250),
-            max,
-        }
+        Self { current: Duration::from_millis(250), max }
     }
 
     /// The wait to take now; the following one doubles.

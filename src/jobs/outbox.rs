@@ -53,10 +53,7 @@ impl OutboxWorker {
                 continue;
             }
             let wait = match self.store.next_outbox_due().await {
-                Ok(Some(due)) => (due - self.clock.now())
-                    .to_std()
-                    .unwrap_or_default()
-                    .min(IDLE_CHECK),
+                Ok(Some(due)) => (due - self.clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK),
                 _ => IDLE_CHECK,
             };
             tokio::select! {
@@ -74,10 +71,7 @@ impl OutboxWorker {
         let batch = self.store.claim_outbox(now, LEASE, BATCH).await?;
         let results: Vec<_> = futures_util::stream::iter(batch)
             .map(|mail| async move {
-                let r = self
-                    .sender
-                    .send(&mail.envelope_from, &mail.recipients, &mail.body)
-                    .await;
+                let r = self.sender.send(&mail.envelope_from, &mail.recipients, &mail.body).await;
                 (mail, r)
             })
             .buffer_unordered(self.parallel.max(1))
@@ -99,14 +93,8 @@ impl OutboxWorker {
                         chrono::Duration::seconds(2i64.pow(mail.attempts.clamp(0, 11) as u32))
                     };
                     warn!(key = %mail.key, attempts = mail.attempts, gave_up, error = %e, "outbox: not accepted");
-                    let error = if gave_up {
-                        format!("gave up: {e}")
-                    } else {
-                        e.to_string()
-                    };
-                    self.store
-                        .mark_failed(mail.id, &error, self.clock.now() + retry_in)
-                        .await?;
+                    let error = if gave_up { format!("gave up: {e}") } else { e.to_string() };
+                    self.store.mark_failed(mail.id, &error, self.clock.now() + retry_in).await?;
                 }
             }
         }

@@ -46,13 +46,8 @@ impl Draft {
 /// A Message-ID (without brackets) for mail about `ticket`:
 /// `TS-20261120-0001.forward.k3j9x2@domain`.
 pub fn message_id(ticket: Option<&TicketNo>, purpose: &str, domain: &str) -> String {
-    let random: String = std::iter::repeat_with(fastrand::alphanumeric)
-        .take(12)
-        .collect();
-    let purpose: String = purpose
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
+    let random: String = std::iter::repeat_with(fastrand::alphanumeric).take(12).collect();
+    let purpose: String = purpose.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
     match ticket {
         Some(t) => format!("{t}.{purpose}.{random}@{domain}"),
         None => format!("complaintd.{purpose}.{random}@{domain}"),
@@ -62,27 +57,15 @@ pub fn message_id(ticket: Option<&TicketNo>, purpose: &str, domain: &str) -> Str
 /// Drops control characters (CR/LF above all) from a value bound for a
 /// header: form fields must not be able to add headers.
 pub fn header_safe(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().trim().to_owned()
 }
 
 fn mailbox(address: &str) -> anyhow::Result<Mailbox> {
-    address
-        .parse()
-        .with_context(|| format!("bad address {address:?}"))
+    address.parse().with_context(|| format!("bad address {address:?}"))
 }
 
 /// Renders the draft to bytes.
-pub fn compose(
-    draft: &Draft,
-    from: &Mailbox,
-    message_id: &str,
-    date: SystemTime,
-) -> anyhow::Result<Vec<u8>> {
+pub fn compose(draft: &Draft, from: &Mailbox, message_id: &str, date: SystemTime) -> anyhow::Result<Vec<u8>> {
     let mut builder = lettre::Message::builder()
         .from(from.clone())
         .subject(header_safe(&draft.subject))
@@ -99,41 +82,24 @@ pub fn compose(
         builder = builder.in_reply_to(parent.clone()).references(parent);
     }
     if draft.auto_submitted {
-        builder = builder.raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-generated".into(),
-        ));
+        builder = builder
+            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()));
     }
-    let text = SinglePart::builder()
-        .header(ContentType::TEXT_PLAIN)
-        .body(draft.text.clone());
+    let text = SinglePart::builder().header(ContentType::TEXT_PLAIN).body(draft.text.clone());
     let body = match &draft.html {
-        Some(html) => MultiPart::alternative().singlepart(text).singlepart(
-            SinglePart::builder()
-                .header(ContentType::TEXT_HTML)
-                .body(html.clone()),
-        ),
+        Some(html) => MultiPart::alternative()
+            .singlepart(text)
+            .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html.clone())),
         None => MultiPart::mixed().singlepart(text),
     };
     let message = if draft.attachments.is_empty() && draft.html.is_none() {
-        builder.singlepart(
-            SinglePart::builder()
-                .header(ContentType::TEXT_PLAIN)
-                .body(draft.text.clone()),
-        )?
+        builder.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(draft.text.clone()))?
     } else {
-        let mut mixed = if draft.html.is_some() {
-            MultiPart::mixed().multipart(body)
-        } else {
-            body
-        };
+        let mut mixed = if draft.html.is_some() { MultiPart::mixed().multipart(body) } else { body };
         for a in &draft.attachments {
-            let content_type = ContentType::parse(&a.content_type).unwrap_or_else(|_| {
-                ContentType::parse("application/octet-stream").expect("valid type")
-            });
-            mixed = mixed.singlepart(
-                AttachmentPart::new(header_safe(&a.filename)).body(a.data.clone(), content_type),
-            );
+            let content_type = ContentType::parse(&a.content_type)
+                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid type"));
+            mixed = mixed.singlepart(AttachmentPart::new(header_safe(&a.filename)).body(a.data.clone(), content_type));
         }
         builder.multipart(mixed)?
     };

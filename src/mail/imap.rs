@@ -41,11 +41,7 @@ impl fmt::Debug for Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -54,11 +50,7 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -85,8 +77,8 @@ pub fn tls_config(ca_file: Option<&std::path::Path>) -> anyhow::Result<Arc<Clien
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
-        for cert in CertificateDer::pem_file_iter(path)
-            .with_context(|| format!("reading CA file {}", path.display()))?
+        for cert in
+            CertificateDer::pem_file_iter(path).with_context(|| format!("reading CA file {}", path.display()))?
         {
             roots
                 .add(cert.with_context(|| format!("reading CA file {}", path.display()))?)
@@ -102,8 +94,7 @@ pub fn tls_config(ca_file: Option<&std::path::Path>) -> anyhow::Result<Arc<Clien
 }
 
 async fn start_tls(tcp: TcpStream, host: &str, tls: Arc<ClientConfig>) -> anyhow::Result<Stream> {
-    let name =
-        ServerName::try_from(host.to_owned()).with_context(|| format!("bad server name {host}"))?;
+    let name = ServerName::try_from(host.to_owned()).with_context(|| format!("bad server name {host}"))?;
     let stream = TlsConnector::from(tls).connect(name, tcp).await?;
     Ok(Stream::Tls(Box::new(stream)))
 }
@@ -128,14 +119,9 @@ pub struct Fetched {
     pub raw: Vec<u8>,
 }
 
-async fn timed<T, E: Into<anyhow::Error>>(
-    what: &str,
-    fut: impl Future<Output = Result<T, E>>,
-) -> anyhow::Result<T> {
+async fn timed<T, E: Into<anyhow::Error>>(what: &str, fut: impl Future<Output = Result<T, E>>) -> anyhow::Result<T> {
     match timeout(COMMAND_TIMEOUT, fut).await {
-        Ok(r) => r
-            .map_err(Into::into)
-            .with_context(|| format!("IMAP {what}")),
+        Ok(r) => r.map_err(Into::into).with_context(|| format!("IMAP {what}")),
         Err(_) => bail!("IMAP {what}: no answer in {COMMAND_TIMEOUT:?}"),
     }
 }
@@ -147,11 +133,7 @@ impl Mailbox {
         password: &str,
         ca: Option<&std::path::Path>,
     ) -> anyhow::Result<Self> {
-        let host = settings
-            .server
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(&settings.server);
+        let host = settings.server.rsplit_once(':').map(|(h, _)| h).unwrap_or(&settings.server);
         let tcp = timed("connect", TcpStream::connect(&settings.server)).await?;
         tcp.set_nodelay(true)?;
         let stream = match settings.tls {
@@ -159,27 +141,16 @@ impl Mailbox {
             TlsMode::None | TlsMode::Starttls => Stream::Plain(tcp),
         };
         let mut client = async_imap::Client::new(stream);
-        timed("greeting", async {
-            client.read_response().await.map_err(anyhow::Error::from)
-        })
-        .await?
-        .ok_or_else(|| anyhow!("IMAP server closed the connection before greeting"))?;
+        timed("greeting", async { client.read_response().await.map_err(anyhow::Error::from) })
+            .await?
+            .ok_or_else(|| anyhow!("IMAP server closed the connection before greeting"))?;
         if settings.tls == TlsMode::Starttls {
-            timed(
-                "STARTTLS",
-                client.run_command_and_check_ok("STARTTLS", None),
-            )
-            .await?;
-            let Stream::Plain(tcp) = client.into_inner() else {
-                unreachable!("STARTTLS on a TLS stream")
-            };
+            timed("STARTTLS", client.run_command_and_check_ok("STARTTLS", None)).await?;
+            let Stream::Plain(tcp) = client.into_inner() else { unreachable!("STARTTLS on a TLS stream") };
             client = async_imap::Client::new(start_tls(tcp, host, tls_config(ca)?).await?);
         }
         let mut session = timed("LOGIN", async {
-            client
-                .login(&settings.user, password)
-                .await
-                .map_err(|(e, _)| anyhow::Error::from(e))
+            client.login(&settings.user, password).await.map_err(|(e, _)| anyhow::Error::from(e))
         })
         .await?;
         let caps = timed("CAPABILITY", session.capabilities()).await?;
@@ -189,12 +160,7 @@ impl Mailbox {
             let _ = timed("CREATE", session.create(side)).await;
         }
         let selected = timed("SELECT", session.select(&settings.folder)).await?;
-        Ok(Self {
-            session,
-            folder: settings.folder.clone(),
-            uidvalidity: selected.uid_validity.unwrap_or(0),
-            idle,
-        })
+        Ok(Self { session, folder: settings.folder.clone(), uidvalidity: selected.uid_validity.unwrap_or(0), idle })
     }
 
     /// UIDs of every message in the folder, ascending. The folder holds only
@@ -217,42 +183,22 @@ impl Mailbox {
         let sizes: Vec<(u32, u32)> = timed("UID FETCH size", async {
             let stream = self.session.uid_fetch(&set, "(UID RFC822.SIZE)").await?;
             let all: Vec<_> = stream.try_collect().await?;
-            Ok::<_, anyhow::Error>(
-                all.iter()
-                    .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
-                    .collect(),
-            )
+            Ok::<_, anyhow::Error>(all.iter().filter_map(|f| Some((f.uid?, f.size.unwrap_or(0)))).collect())
         })
         .await?;
-        let (small, large): (Vec<_>, Vec<_>) = sizes
-            .iter()
-            .partition(|(_, size)| u64::from(*size) <= max_bytes);
-        let mut out: Vec<Fetched> = large
-            .iter()
-            .map(|&(uid, size)| Fetched {
-                uid,
-                size,
-                raw: Vec::new(),
-            })
-            .collect();
+        let (small, large): (Vec<_>, Vec<_>) = sizes.iter().partition(|(_, size)| u64::from(*size) <= max_bytes);
+        let mut out: Vec<Fetched> = large.iter().map(|&(uid, size)| Fetched { uid, size, raw: Vec::new() }).collect();
         if !small.is_empty() {
             let set = uid_set(&small.iter().map(|(u, _)| *u).collect::<Vec<_>>());
             let bodies = timed("UID FETCH body", async {
-                let stream = self
-                    .session
-                    .uid_fetch(&set, "(UID RFC822.SIZE BODY.PEEK[])")
-                    .await?;
+                let stream = self.session.uid_fetch(&set, "(UID RFC822.SIZE BODY.PEEK[])").await?;
                 let all: Vec<_> = stream.try_collect().await?;
                 Ok::<_, anyhow::Error>(all)
             })
             .await?;
             for f in bodies {
                 if let (Some(uid), Some(body)) = (f.uid, f.body()) {
-                    out.push(Fetched {
-                        uid,
-                        size: f.size.unwrap_or(body.len() as u32),
-                        raw: body.to_vec(),
-                    });
+                    out.push(Fetched { uid, size: f.size.unwrap_or(body.len() as u32), raw: body.to_vec() });
                 }
             }
         }
@@ -270,11 +216,7 @@ impl Mailbox {
 
     /// Waits until the server reports a change, `max_wait` passes, or
     /// `stop` fires. Without IDLE it just sleeps (polling).
-    pub async fn wait(
-        mut self,
-        max_wait: Duration,
-        stop: &tokio::sync::watch::Receiver<bool>,
-    ) -> anyhow::Result<Self> {
+    pub async fn wait(mut self, max_wait: Duration, stop: &tokio::sync::watch::Receiver<bool>) -> anyhow::Result<Self> {
         let mut stop = stop.clone();
         if !self.idle {
             tokio::select! {
@@ -284,12 +226,7 @@ impl Mailbox {
             timed("NOOP", self.session.noop()).await?;
             return Ok(self);
         }
-        let Self {
-            session,
-            folder,
-            uidvalidity,
-            idle,
-        } = self;
+        let Self { session, folder, uidvalidity, idle } = self;
         let mut handle = session.idle();
         timed("IDLE", handle.init()).await?;
         let (wait, interrupt) = handle.wait_with_timeout(max_wait);
@@ -300,18 +237,11 @@ impl Mailbox {
         drop(interrupt);
         if let Some(r) = outcome {
             match r? {
-                IdleResponse::NewData(_)
-                | IdleResponse::Timeout
-                | IdleResponse::ManualInterrupt => {}
+                IdleResponse::NewData(_) | IdleResponse::Timeout | IdleResponse::ManualInterrupt => {}
             }
         }
         let session = timed("DONE", handle.done()).await?;
-        Ok(Self {
-            session,
-            folder,
-            uidvalidity,
-            idle,
-        })
+        Ok(Self { session, folder, uidvalidity, idle })
     }
 
     pub async fn logout(mut self) {

@@ -38,18 +38,12 @@ impl SendError {
 }
 
 impl Sender {
-    pub fn new(
-        settings: &SmtpSettings,
-        password: Option<String>,
-        ca_pem: Option<Vec<u8>>,
-    ) -> anyhow::Result<Self> {
+    pub fn new(settings: &SmtpSettings, password: Option<String>, ca_pem: Option<Vec<u8>>) -> anyhow::Result<Self> {
         let (host, port) = settings
             .server
             .rsplit_once(':')
             .with_context(|| format!("smtp.server {:?} is not host:port", settings.server))?;
-        let port: u16 = port
-            .parse()
-            .with_context(|| format!("smtp.server port {port:?}"))?;
+        let port: u16 = port.parse().with_context(|| format!("smtp.server port {port:?}"))?;
         let tls_params = || -> anyhow::Result<TlsParameters> {
             let mut b = TlsParameters::builder(host.to_owned());
             if let Some(pem) = &ca_pem {
@@ -70,28 +64,14 @@ impl Sender {
         if let (Some(user), Some(password)) = (&settings.user, password) {
             builder = builder.credentials(Credentials::new(user.clone(), password));
         }
-        Ok(Self {
-            transport: builder.build(),
-        })
+        Ok(Self { transport: builder.build() })
     }
 
     /// Submits one finished message.
-    pub async fn send(
-        &self,
-        from: &str,
-        recipients: &[String],
-        message: &[u8],
-    ) -> Result<(), SendError> {
-        let parse = |a: &str| {
-            a.parse::<Address>()
-                .map_err(|_| SendError::Address(a.to_owned()))
-        };
-        let to = recipients
-            .iter()
-            .map(|r| parse(r))
-            .collect::<Result<Vec<_>, _>>()?;
-        let envelope = Envelope::new(Some(parse(from)?), to)
-            .map_err(|_| SendError::Address(from.to_owned()))?;
+    pub async fn send(&self, from: &str, recipients: &[String], message: &[u8]) -> Result<(), SendError> {
+        let parse = |a: &str| a.parse::<Address>().map_err(|_| SendError::Address(a.to_owned()));
+        let to = recipients.iter().map(|r| parse(r)).collect::<Result<Vec<_>, _>>()?;
+        let envelope = Envelope::new(Some(parse(from)?), to).map_err(|_| SendError::Address(from.to_owned()))?;
         self.transport.send_raw(&envelope, message).await?;
         Ok(())
     }

@@ -26,10 +26,7 @@ pub fn lab() -> Lab {
     Lab {
         smtp: var("COMPLAINTD_LAB_SMTP", "127.0.0.1:10025"),
         imap: var("COMPLAINTD_LAB_IMAP", "127.0.0.1:10143"),
-        pg_url: var(
-            "COMPLAINTD_LAB_PG_URL",
-            "postgres://postgres@127.0.0.1:15432/complaintd",
-        ),
+        pg_url: var("COMPLAINTD_LAB_PG_URL", "postgres://postgres@127.0.0.1:15432/complaintd"),
     }
 }
 
@@ -44,9 +41,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// mailboxes on the shared lab.
 pub fn unique_prefix() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let rand: String = std::iter::repeat_with(fastrand::lowercase)
-        .take(5)
-        .collect();
+    let rand: String = std::iter::repeat_with(fastrand::lowercase).take(5).collect();
     format!("t{}{n}{rand}", std::process::id())
 }
 
@@ -63,19 +58,12 @@ impl Network {
         self.addr(local, "hq.example.test")
     }
     pub fn station(&self, code: &str) -> String {
-        self.addr(
-            &format!("station-{}", code.to_ascii_lowercase()),
-            "stations.example.test",
-        )
+        self.addr(&format!("station-{}", code.to_ascii_lowercase()), "stations.example.test")
     }
 }
 
 fn prefix_address(prefix: &str, a: &str) -> String {
-    if a.starts_with('@') {
-        a.to_owned()
-    } else {
-        format!("{prefix}-{a}")
-    }
+    if a.starts_with('@') { a.to_owned() } else { format!("{prefix}-{a}") }
 }
 
 /// config/example.toml with every address made private to `prefix`, the
@@ -109,14 +97,9 @@ pub async fn test_settings(prefix: &str) -> Settings {
 async fn database_url(prefix: &str) -> String {
     if std::env::var("COMPLAINTD_TEST_DB").as_deref() == Ok("postgres") {
         let admin = lab().pg_url;
-        let pool = sqlx::PgPool::connect(&admin)
-            .await
-            .expect("lab postgres is up (scripts/lab up)");
+        let pool = sqlx::PgPool::connect(&admin).await.expect("lab postgres is up (scripts/lab up)");
         let create = format!("CREATE DATABASE {prefix}");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-            .execute(&pool)
-            .await
-            .expect("create test database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&pool).await.expect("create test database");
         pool.close().await;
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
         format!("{base}/{prefix}")
@@ -151,20 +134,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 async fn start(net: Network, settings: Settings, clock: Clock) -> TestApp {
-    let app = App::build(settings.clone(), clock.clone())
-        .await
-        .expect("app builds");
+    let app = App::build(settings.clone(), clock.clone()).await.expect("app builds");
     let store = app.store.clone();
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(app.run(stop_rx));
-    TestApp {
-        net,
-        settings,
-        clock,
-        store,
-        stop,
-        task: Some(task),
-    }
+    TestApp { net, settings, clock, store, stop, task: Some(task) }
 }
 
 impl TestApp {
@@ -179,12 +153,7 @@ impl TestApp {
     /// Stops and starts again on the same database and clock.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
-        let TestApp {
-            net,
-            settings,
-            clock,
-            ..
-        } = self;
+        let TestApp { net, settings, clock, .. } = self;
         start(net, settings, clock).await
     }
 }
@@ -195,18 +164,12 @@ pub async fn smtp_send(from: &str, to: &[&str], raw: &[u8]) {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
     let lab = lab();
     let (host, port) = lab.smtp.rsplit_once(':').expect("host:port");
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(port.parse().expect("port"))
-        .build();
-    let envelope = Envelope::new(
-        Some(from.parse().expect("from")),
-        to.iter().map(|t| t.parse().expect("to")).collect(),
-    )
-    .expect("envelope");
-    transport
-        .send_raw(&envelope, raw)
-        .await
-        .expect("lab accepts the mail");
+    let transport =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port.parse().expect("port")).build();
+    let envelope =
+        Envelope::new(Some(from.parse().expect("from")), to.iter().map(|t| t.parse().expect("to")).collect())
+            .expect("envelope");
+    transport.send_raw(&envelope, raw).await.expect("lab accepts the mail");
 }
 
 /// A message as read back from a lab inbox.
@@ -222,30 +185,17 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 fn addresses(a: Option<&mail_parser::Address>) -> Vec<String> {
-    a.map(|a| {
-        a.iter()
-            .filter_map(|x| x.address().map(str::to_ascii_lowercase))
-            .collect()
-    })
-    .unwrap_or_default()
+    a.map(|a| a.iter().filter_map(|x| x.address().map(str::to_ascii_lowercase)).collect()).unwrap_or_default()
 }
 
 fn read(raw: Vec<u8>) -> Received {
-    let m = mail_parser::MessageParser::default()
-        .parse(&raw)
-        .expect("parsable mail");
-    let headers = m
-        .headers_raw()
-        .map(|(n, v)| (n.to_owned(), v.trim().to_owned()))
-        .collect();
+    let m = mail_parser::MessageParser::default().parse(&raw).expect("parsable mail");
+    let headers = m.headers_raw().map(|(n, v)| (n.to_owned(), v.trim().to_owned())).collect();
     Received {
         subject: m.subject().unwrap_or_default().to_owned(),
         message_id: m.message_id().unwrap_or_default().to_owned(),
@@ -261,24 +211,12 @@ pub async fn mailbox(user: &str, folder: &str) -> Vec<Received> {
     let tcp = TcpStream::connect(lab().imap).await.expect("lab imap");
     let mut client = async_imap::Client::new(complaintd::mail::imap::Stream::Plain(tcp));
     client.read_response().await.expect("greeting");
-    let mut session = client
-        .login(user, "lab")
-        .await
-        .map_err(|(e, _)| e)
-        .expect("login");
+    let mut session = client.login(user, "lab").await.map_err(|(e, _)| e).expect("login");
     let out = match session.select(folder).await {
         Ok(mb) if mb.exists > 0 => {
-            let fetched: Vec<_> = session
-                .fetch("1:*", "BODY.PEEK[]")
-                .await
-                .expect("fetch")
-                .try_collect()
-                .await
-                .expect("fetch all");
-            fetched
-                .iter()
-                .filter_map(|f| f.body().map(|b| read(b.to_vec())))
-                .collect()
+            let fetched: Vec<_> =
+                session.fetch("1:*", "BODY.PEEK[]").await.expect("fetch").try_collect().await.expect("fetch all");
+            fetched.iter().filter_map(|f| f.body().map(|b| read(b.to_vec()))).collect()
         }
         _ => Vec::new(),
     };
@@ -288,24 +226,12 @@ pub async fn mailbox(user: &str, folder: &str) -> Vec<Received> {
 
 /// Waits (on real mail delivery, not on deadlines) until `user`'s inbox
 /// holds `count` messages matching `pred`, and returns them.
-pub async fn wait_for_mail(
-    user: &str,
-    count: usize,
-    pred: impl Fn(&Received) -> bool,
-) -> Vec<Received> {
+pub async fn wait_for_mail(user: &str, count: usize, pred: impl Fn(&Received) -> bool) -> Vec<Received> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let found: Vec<Received> = mailbox(user, "INBOX")
-            .await
-            .into_iter()
-            .filter(|m| pred(m))
-            .collect();
+        let found: Vec<Received> = mailbox(user, "INBOX").await.into_iter().filter(|m| pred(m)).collect();
         if found.len() >= count || tokio::time::Instant::now() > deadline {
-            assert!(
-                found.len() >= count,
-                "{user}: expected {count} matching mails, found {}",
-                found.len()
-            );
+            assert!(found.len() >= count, "{user}: expected {count} matching mails, found {}", found.len());
             return found;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -316,11 +242,7 @@ pub async fn wait_for_mail(
 pub fn complaint_mail(from: &str, to: &str, message_id: &str, form: &str) -> Vec<u8> {
     use base64::Engine as _;
     let body = base64::engine::general_purpose::STANDARD.encode(form.as_bytes());
-    let folded: Vec<&str> = body
-        .as_bytes()
-        .chunks(76)
-        .map(|c| std::str::from_utf8(c).expect("ascii"))
-        .collect();
+    let folded: Vec<&str> = body.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).expect("ascii")).collect();
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: =?utf-8?B?{}?=\r\nDate: Mon, 16 Nov 2026 09:30:00 +0800\r\n\
          Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
