@@ -10,8 +10,9 @@ use complaintd::clock::Clock;
 use complaintd::config::Settings;
 use complaintd::store::Store;
 use futures_util::TryStreamExt;
+use std::sync::Arc;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 /// Where the lab listens (from `scripts/lab env`, with its defaults).
@@ -116,6 +117,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub clock: Clock,
     pub store: Store,
+    sweep_wake: Arc<Notify>,
+    outbox_wake: Arc<Notify>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -136,9 +139,10 @@ pub async fn spawn_app() -> TestApp {
 async fn start(net: Network, settings: Settings, clock: Clock) -> TestApp {
     let app = App::build(settings.clone(), clock.clone()).await.expect("app builds");
     let store = app.store.clone();
+    let (sweep_wake, outbox_wake) = (app.sweep_wake.clone(), app.outbox_wake.clone());
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(app.run(stop_rx));
-    TestApp { net, settings, clock, store, stop, task: Some(task) }
+    TestApp { net, settings, clock, store, sweep_wake, outbox_wake, stop, task: Some(task) }
 }
 
 impl TestApp {
@@ -148,6 +152,16 @@ impl TestApp {
         if let Some(task) = self.task.take() {
             task.await.expect("app task").expect("app ran");
         }
+    }
+
+    /// Moves the daemon's clock to `to` (local time in Asia/Shanghai,
+    /// `2026-11-16 14:31`) and lets the sweep and the outbox look at once.
+    pub fn set_local_time(&self, to: &str) {
+        let local = chrono::NaiveDateTime::parse_from_str(to, "%Y-%m-%d %H:%M").expect("local time");
+        let at = local.and_local_timezone(chrono_tz::Asia::Shanghai).single().expect("unambiguous");
+        self.clock.set(at.with_timezone(&Utc));
+        self.sweep_wake.notify_one();
+        self.outbox_wake.notify_one();
     }
 
     /// Stops and starts again on the same database and clock.
@@ -167,7 +181,8 @@ pub async fn smtp_send(from: &str, to: &[&str], raw: &[u8]) {
     let transport =
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port.parse().expect("port")).build();
     let envelope =
-        Envelope::new(Some(from.parse().expect("from")), to.iter().map(|t| t.parse().expect("to")).collect())
+        // An empty sender is the null reverse-path of bounces.
+        Envelope::new((!from.is_empty()).then(|| from.parse().expect("from")), to.iter().map(|t| t.parse().expect("to")).collect())
             .expect("envelope");
     transport.send_raw(&envelope, raw).await.expect("lab accepts the mail");
 }
@@ -256,3 +271,26 @@ pub fn complaint_mail(from: &str, to: &str, message_id: &str, form: &str) -> Vec
 pub const FORM_BJ01: &str = "投诉单号：HC20261116001\n紧急程度：加急\n投诉分类：服务类-服务质量-维修周期\n\
 服务站：BJ01 北京海淀服务站\n客户姓名：马丽\n联系电话：13900002222\n服务单号：SO-2026-110001\n\
 产品型号：超翔 E500\n所在地区：北京市海淀区\n投诉内容：报修后五天无人联系。\n客户诉求：尽快上门。\n受理人：刘嘉\n";
+
+/// A reply as a station's or handler's mail client writes it.
+pub fn reply_mail(from: &str, to: &str, message_id: &str, in_reply_to: &str, subject: &str, text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: =?utf-8?B?{}?=\r\nDate: Mon, 16 Nov 2026 11:30:00 +0800\r\n\
+         Message-ID: <{message_id}>\r\nIn-Reply-To: <{in_reply_to}>\r\nReferences: <{in_reply_to}>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        b64(subject),
+        b64(&format!("{text}\n\n> 原邮件内容\n"))
+    )
+    .into_bytes()
+}
+
+/// Waits until `user`'s `folder` holds at least `count` messages.
+pub async fn wait_for_folder(user: &str, folder: &str, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while mailbox(user, folder).await.len() < count {
+        assert!(tokio::time::Instant::now() < deadline, "{user}/{folder}: fewer than {count} messages");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

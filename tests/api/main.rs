@@ -3,4 +3,5 @@
 //! (`COMPLAINTD_TEST_DB=postgres`). No mocks.
 
 mod helpers;
+mod lifecycle;
 mod walking_skeleton;
