@@ -54,7 +54,7 @@ impl TicketNo {
                 .map(|(i, _)| &candidate[..i])
                 .chain(std::iter::once(candidate))
                 .filter_map(|c| Self::parse(c).ok())
-                .last()
+                .next_back()
             {
                 return Some(found);
             }

@@ -41,7 +41,7 @@ impl IntakeWorker {
             match self.session(&stop, &mut backoff).await {
                 Ok(()) => break,
                 Err(e) => {
-                    let wait = backoff.next();
+                    let wait = backoff.next_wait();
                     warn!(error = %format!("{e:#}"), retry_in = ?wait, "intake: mailbox unavailable");
                     if pause(wait, &stop).await {
                         break;

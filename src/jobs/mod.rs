@@ -35,7 +35,7 @@ impl Backoff {
     }
 
     /// The wait to take now; the following one doubles.
-    pub fn next(&mut self) -> Duration {
+    pub fn next_wait(&mut self) -> Duration {
         let d = self.current;
         self.current = (self.current * 2).min(self.max);
         d + Duration::from_millis(fastrand::u64(0..=d.as_millis() as u64 / 4))
