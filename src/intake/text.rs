@@ -217,9 +217,15 @@ impl Renderer {
                 self.cell = Some(String::new());
             }
             ("td" | "th", true) => self.end_cell(),
-            ("table", _) => {
+            ("table", false) => {
                 self.end_row();
                 self.newline();
+            }
+            // Text after a table is not the last row's value continuing.
+            ("table", true) => {
+                self.end_row();
+                self.newline();
+                self.out.push('\n');
             }
             (name, _) if BLOCK_ELEMENTS.contains(&name) => self.newline(),
             _ => {}
@@ -246,13 +252,18 @@ impl Renderer {
         let pairs: Vec<String> = if cells.len() >= 2 && cells.len().is_multiple_of(2) {
             cells.chunks(2).map(|pair| join_label_value(&pair[0], &pair[1])).collect()
         } else {
-            cells.into_iter().filter(|c| !c.is_empty()).collect()
+            // A row that is not label/value pairs (a title, a note) stands
+            // apart, so it is not read as the previous field continuing.
+            let text: Vec<String> = cells.into_iter().filter(|c| !c.is_empty()).collect();
+            if text.is_empty() {
+                return;
+            }
+            self.out.push('\n');
+            vec![text.join(" "), String::new()]
         };
         for line in pairs {
-            if !line.trim().is_empty() {
-                self.out.push_str(&line);
-                self.out.push('\n');
-            }
+            self.out.push_str(&line);
+            self.out.push('\n');
         }
     }
 
@@ -356,11 +367,12 @@ mod tests {
             <table border=1><tr><td><b>紧急程度</b></td><td>加急</td></tr>
             <tr><td>客户姓名：</td><td>马&nbsp;丽</td></tr>
             <tr><td>投诉内容</td><td><p>第一行</p><p>第二行</p></td></tr>
-            <tr><td>电话</td><td>139</td><td>地区</td><td>北京</td></tr></table>
+            <tr><td>电话</td><td>139</td><td>地区</td><td>北京</td></tr>
+            <tr><td colspan=4>备注行</td></tr><tr><td>受理人</td><td>刘嘉</td></tr></table>签名
             <!-- 紧急程度：一般 --><script>var x = "<td>";</script></body></html>"#;
         assert_eq!(
             html_to_text(html),
-            "请处理：\n紧急程度：加急\n客户姓名：马 丽\n投诉内容：第一行\n第二行\n电话：139\n地区：北京"
+            "请处理：\n紧急程度：加急\n客户姓名：马 丽\n投诉内容：第一行\n第二行\n电话：139\n地区：北京\n\n备注行\n\n受理人：刘嘉\n\n签名"
         );
     }
 
