@@ -440,8 +440,7 @@ mod tests {
     }
 
     fn fixture(n: u32) -> Vec<u8> {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/corpus/{n:03}.eml"));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/corpus/{n:03}.eml"));
         std::fs::read(path).expect("fixture")
     }
 
@@ -449,20 +448,11 @@ mod tests {
     fn reply_text_is_the_replys_own_text() {
         let settings = settings();
         let foxmail = parse(&fixture(35), &settings);
-        assert_eq!(
-            foxmail.reply_text,
-            "处理结果：已更换主板，客户确认正常。\n费用全免。"
-        );
+        assert_eq!(foxmail.reply_text, "处理结果：已更换主板，客户确认正常。\n费用全免。");
         let qq_html = parse(&fixture(41), &settings);
-        assert_eq!(
-            qq_html.reply_text,
-            "已联系用户，今天下午上门处理漏水。\n\n成都武侯服务站"
-        );
+        assert_eq!(qq_html.reply_text, "已联系用户，今天下午上门处理漏水。\n\n成都武侯服务站");
         let gmail = parse(&fixture(44), &settings);
-        assert_eq!(
-            gmail.reply_text,
-            "Contacted the customer, laptop will be returned on Friday."
-        );
+        assert_eq!(gmail.reply_text, "Contacted the customer, laptop will be returned on Friday.");
     }
 
     #[test]
@@ -482,23 +472,14 @@ mod tests {
     fn attachments_keep_their_bytes() {
         let parsed = parse(&fixture(21), &settings());
         assert_eq!(parsed.attachments.len(), 1);
-        assert!(
-            parsed.attachments[0]
-                .data
-                .starts_with(b"\xff\xd8\xff\xe0JFIF")
-        );
+        assert!(parsed.attachments[0].data.starts_with(b"\xff\xd8\xff\xe0JFIF"));
         assert_eq!(parsed.attachments[0].size, parsed.attachments[0].data.len());
     }
 
     #[test]
     fn json_has_exactly_the_contract_keys() {
         let json = parse(&fixture(4), &settings()).to_json();
-        let mut keys: Vec<&str> = json
-            .as_object()
-            .expect("object")
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let mut keys: Vec<&str> = json.as_object().expect("object").keys().map(String::as_str).collect();
         keys.sort_unstable();
         assert_eq!(
             keys,
@@ -522,9 +503,7 @@ mod tests {
         let mut state = seed;
         (0..len)
             .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 (state >> 33) as u8
             })
             .collect()
@@ -551,9 +530,7 @@ mod tests {
 
         let mut deep = String::new();
         for i in 0..2000 {
-            deep.push_str(&format!(
-                "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
-            ));
+            deep.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
         }
         parse_unguarded(deep.as_bytes(), &settings);
 
