@@ -507,6 +507,13 @@ impl Store {
         Ok(at.map(from_ms))
     }
 
+    /// Mail queued but not yet accepted by the server.
+    pub async fn unsent_count(&self) -> Result<i64> {
+        on_pool!(self, |p| {
+            Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetch_one(p).await?)
+        })
+    }
+
     /// How many messages the intake log holds with this outcome.
     pub async fn inbound_count(&self, outcome: &str) -> Result<i64> {
         on_pool!(self, |p| {

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use crate::clock::Clock;
 use crate::jobs::pause;
 use crate::mail::smtp::Sender;
-use crate::store::Store;
+use crate::store::{PendingMail, Store};
 
 /// A claimed row belongs to this instance for this long.
 const LEASE: Duration = Duration::from_secs(120);
@@ -69,35 +69,40 @@ impl OutboxWorker {
     pub async fn try_step(&self) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let batch = self.store.claim_outbox(now, LEASE, BATCH).await?;
-        let results: Vec<_> = futures_util::stream::iter(batch)
-            .map(|mail| async move {
-                let r = self.sender.send(&mail.envelope_from, &mail.recipients, &mail.body).await;
-                (mail, r)
-            })
+        // Each mail is marked the moment the server accepts it: a crash can
+        // then resend at most the mails in flight, never a whole batch.
+        let outcomes: Vec<anyhow::Result<bool>> = futures_util::stream::iter(batch)
+            .map(|mail| async move { self.send_one(mail).await })
             .buffer_unordered(self.parallel.max(1))
             .collect()
             .await;
         let mut sent = 0;
-        for (mail, result) in results {
-            match result {
-                Ok(()) => {
-                    self.store.mark_sent(mail.id, self.clock.now()).await?;
-                    info!(key = %mail.key, to = ?mail.recipients, "outbox: sent");
-                    sent += 1;
-                }
-                Err(e) => {
-                    let gave_up = e.is_permanent() || mail.attempts >= MAX_ATTEMPTS;
-                    let retry_in = if gave_up {
-                        chrono::Duration::days(3650)
-                    } else {
-                        chrono::Duration::seconds(2i64.pow(mail.attempts.clamp(0, 11) as u32))
-                    };
-                    warn!(key = %mail.key, attempts = mail.attempts, gave_up, error = %e, "outbox: not accepted");
-                    let error = if gave_up { format!("gave up: {e}") } else { e.to_string() };
-                    self.store.mark_failed(mail.id, &error, self.clock.now() + retry_in).await?;
-                }
-            }
+        for outcome in outcomes {
+            sent += usize::from(outcome?);
         }
         Ok(sent)
+    }
+
+    /// Sends one claimed mail and records the outcome; `true` when accepted.
+    async fn send_one(&self, mail: PendingMail) -> anyhow::Result<bool> {
+        match self.sender.send(&mail.envelope_from, &mail.recipients, &mail.body).await {
+            Ok(()) => {
+                self.store.mark_sent(mail.id, self.clock.now()).await?;
+                info!(key = %mail.key, to = ?mail.recipients, "outbox: sent");
+                Ok(true)
+            }
+            Err(e) => {
+                let gave_up = e.is_permanent() || mail.attempts >= MAX_ATTEMPTS;
+                let retry_in = if gave_up {
+                    chrono::Duration::days(3650)
+                } else {
+                    chrono::Duration::seconds(2i64.pow(mail.attempts.clamp(0, 11) as u32))
+                };
+                warn!(key = %mail.key, attempts = mail.attempts, gave_up, error = %e, "outbox: not accepted");
+                let error = if gave_up { format!("gave up: {e}") } else { e.to_string() };
+                self.store.mark_failed(mail.id, &error, self.clock.now() + retry_in).await?;
+                Ok(false)
+            }
+        }
     }
 }

@@ -221,6 +221,17 @@ fn read(raw: Vec<u8>) -> Received {
     }
 }
 
+/// How many messages `folder` of `user`'s lab mailbox holds (cheap: no bodies).
+pub async fn count(user: &str, folder: &str) -> usize {
+    let tcp = TcpStream::connect(lab().imap).await.expect("lab imap");
+    let mut client = async_imap::Client::new(complaintd::mail::imap::Stream::Plain(tcp));
+    client.read_response().await.expect("greeting");
+    let mut session = client.login(user, "lab").await.map_err(|(e, _)| e).expect("login");
+    let n = session.examine(folder).await.map(|m| m.exists as usize).unwrap_or(0);
+    let _ = session.logout().await;
+    n
+}
+
 /// Every message in `folder` of `user`'s lab mailbox.
 pub async fn mailbox(user: &str, folder: &str) -> Vec<Received> {
     let tcp = TcpStream::connect(lab().imap).await.expect("lab imap");
