@@ -513,7 +513,10 @@ mod tests {
         let form = read_form("> 紧急程度：紧急\n\n> 紧急程度：一般");
         assert_eq!(form.get(Field::Urgency), Some("紧急"));
         let form = read_form("客户：马丽\n投诉内容：师傅说明天来\n客户：不接受");
-        assert_eq!(form.get(Field::Description), Some("师傅说明天来\n客户：不接受"));
+        assert_eq!(
+            form.get(Field::Description),
+            Some("师傅说明天来\n客户：不接受")
+        );
     }
 
     #[test]
