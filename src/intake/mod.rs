@@ -536,6 +536,8 @@ mod tests {
             qq_html.reply_text,
             "已联系用户，今天下午上门处理漏水。\n\n成都武侯服务站"
         );
+        let thunderbird_html = parse(&fixture(59), &settings);
+        assert_eq!(thunderbird_html.reply_text, "已解决：已更换工程师重新上门并道歉。");
         let gmail = parse(&fixture(44), &settings);
         assert_eq!(
             gmail.reply_text,
