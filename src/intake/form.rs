@@ -135,11 +135,11 @@ pub fn read_form(text: &str) -> RawForm {
     let mut open: Option<usize> = None;
     for (i, raw_line) in lines.iter().enumerate() {
         let line = raw_line.trim().trim_start_matches(['>', ' ']).trim();
-        if let Some((field, value)) = split_label_line(line) {
-            if form.values.iter().any(|(f, _)| *f == field) {
-                open = None;
-                continue;
-            }
+        // A label seen before is text: inside a value ("客户：不接受" in a
+        // description) it continues it; elsewhere (a quoted copy) it is ignored.
+        if let Some((field, value)) = split_label_line(line)
+            && !form.values.iter().any(|(f, _)| *f == field)
+        {
             form.values.push((field, value.to_owned()));
             open = Some(form.values.len() - 1);
             continue;
@@ -361,8 +361,10 @@ mod tests {
 
     #[test]
     fn first_occurrence_wins_and_quotes_are_read() {
-        let form = read_form("> 紧急程度：紧急\n> 紧急程度：一般");
+        let form = read_form("> 紧急程度：紧急\n\n> 紧急程度：一般");
         assert_eq!(form.get(Field::Urgency), Some("紧急"));
+        let form = read_form("客户：马丽\n投诉内容：师傅说明天来\n客户：不接受");
+        assert_eq!(form.get(Field::Description), Some("师傅说明天来\n客户：不接受"));
     }
 
     #[test]

@@ -158,6 +158,9 @@ struct Renderer {
     row: Option<Vec<String>>,
     /// Text of the current cell, when inside `<td>`/`<th>`.
     cell: Option<String>,
+    /// Open `<blockquote>` elements: their lines are written "> …", so
+    /// quoted history in HTML reads like quoted history in plain text.
+    quote_depth: usize,
 }
 
 impl Renderer {
@@ -173,6 +176,7 @@ impl Renderer {
             return;
         }
         let decoded = decode_entities(raw);
+        let quoted = self.quote_depth > 0 && self.cell.is_none();
         let sink = self.sink();
         for c in decoded.chars() {
             // Source whitespace collapses to one space, as in a browser; a
@@ -180,6 +184,9 @@ impl Renderer {
             let c = if c.is_whitespace() && c != '\u{3000}' { ' ' } else { c };
             if c == ' ' && (sink.is_empty() || sink.ends_with([' ', '\n'])) {
                 continue;
+            }
+            if quoted && (sink.is_empty() || sink.ends_with('\n')) {
+                sink.push_str("> ");
             }
             sink.push(c);
         }
@@ -203,6 +210,14 @@ impl Renderer {
                     sink.pop();
                 }
                 sink.push('\n');
+            }
+            ("blockquote", false) => {
+                self.newline();
+                self.quote_depth += 1;
+            }
+            ("blockquote", true) => {
+                self.newline();
+                self.quote_depth = self.quote_depth.saturating_sub(1);
             }
             ("tr", false) => {
                 self.end_row();
@@ -262,6 +277,9 @@ impl Renderer {
             vec![text.join(" "), String::new()]
         };
         for line in pairs {
+            if self.quote_depth > 0 && !line.is_empty() {
+                self.out.push_str("> ");
+            }
             self.out.push_str(&line);
             self.out.push('\n');
         }
@@ -374,6 +392,13 @@ mod tests {
             html_to_text(html),
             "请处理：\n紧急程度：加急\n客户姓名：马 丽\n投诉内容：第一行\n第二行\n电话：139\n地区：北京\n\n备注行\n\n受理人：刘嘉\n\n签名"
         );
+    }
+
+    #[test]
+    fn blockquotes_read_as_quoted_lines() {
+        let html = "<div>已联系用户</div><blockquote type=cite><div>紧急程度：紧急</div>\
+                    <table><tr><td>客户姓名</td><td>马丽</td></tr></table>尾</blockquote>后";
+        assert_eq!(html_to_text(html), "已联系用户\n> 紧急程度：紧急\n> 客户姓名：马丽\n\n> 尾\n后");
     }
 
     #[test]
