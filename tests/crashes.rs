@@ -23,10 +23,6 @@ fn former_crashes_parse_without_panicking() {
         let raw = std::fs::read(&path).expect("read crash input");
         let parsed = complaintd::intake::parse(&raw, &settings);
         let caught_panic = parsed.problems.iter().any(|p| p == "parser failure");
-        assert!(
-            !caught_panic || cfg!(debug_assertions),
-            "{} panics the parser in a release build",
-            path.display()
-        );
+        assert!(!caught_panic || cfg!(debug_assertions), "{} panics the parser in a release build", path.display());
     }
 }
