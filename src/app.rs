@@ -39,7 +39,7 @@ pub fn password(env: Option<&str>, inline: Option<&str>) -> Option<String> {
 pub fn load_parts(settings: &Settings) -> anyhow::Result<(Calendar, Templates)> {
     let calendar = Calendar::from_settings(&settings.calendar, |p| settings.resolve(p))?;
     let dir = settings.resolve(&settings.templates.dir);
-    let templates = Templates::load(&dir, &Dispatcher::sample_context(settings))?;
+    let templates = Templates::load(&dir, &Dispatcher::sample_context())?;
     Ok((calendar, templates))
 }
 

@@ -782,8 +782,7 @@ impl Dispatcher {
     }
 
     /// A context with every key filled, for checking templates at start-up.
-    pub fn sample_context(settings: &Settings) -> Value {
-        let _ = settings;
+    pub fn sample_context() -> Value {
         json!({
             "ticket": {
                 "number": "TS-20261120-0001", "urgency": "加急", "status": "open", "subject": "投诉转出",

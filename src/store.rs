@@ -403,10 +403,13 @@ impl Store {
     }
 
     pub async fn ticket(&self, number: &TicketNo) -> Result<Option<Ticket>> {
-        let mut tx = self.begin().await?;
-        let t = tx.ticket(number).await?;
-        tx.commit().await?;
-        Ok(t)
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE number = $1"));
+        on_pool!(self, |p| {
+            match sqlx::query(sql).bind(number.as_str()).fetch_optional(p).await? {
+                Some(r) => Ok(Some(ticket_from_row!(&r))),
+                None => Ok(None),
+            }
+        })
     }
 
     /// Tickets, newest first, optionally of one station and status.

@@ -37,26 +37,22 @@ impl TicketNo {
         Ok(Self(s.to_owned()))
     }
 
-    /// Finds the first ticket number anywhere in `text` (subjects, Message-IDs).
+    /// Finds the first ticket number anywhere in `text` (subjects,
+    /// Message-IDs, bodies), in linear time: only the few bytes after each
+    /// "TS-" are examined, however long a run of digits hostile input puts there.
     pub fn find_in(text: &str) -> Option<Self> {
         let bytes = text.as_bytes();
         let mut from = 0;
         while let Some(pos) = text[from..].find("TS-") {
             let start = from + pos;
-            let mut end = start + 3;
-            while end < bytes.len() && (bytes[end].is_ascii_digit() || bytes[end] == b'-') {
-                end += 1;
-            }
-            let candidate = text[start..end].trim_end_matches('-');
-            // Take the longest prefix that parses: "TS-20261120-0001-x" -> the number.
-            if let Some(found) = candidate
-                .match_indices('-')
-                .map(|(i, _)| &candidate[..i])
-                .chain(std::iter::once(candidate))
-                .filter_map(|c| Self::parse(c).ok())
-                .next_back()
-            {
-                return Some(found);
+            let date_end = start + 3 + 8;
+            let digits =
+                |range: std::ops::Range<usize>| bytes.get(range).is_some_and(|b| b.iter().all(u8::is_ascii_digit));
+            if digits(start + 3..date_end) && bytes.get(date_end) == Some(&b'-') {
+                let seq_len = bytes[date_end + 1..].iter().take(10).take_while(|b| b.is_ascii_digit()).count();
+                if let Ok(ticket) = Self::parse(&text[start..date_end + 1 + seq_len]) {
+                    return Some(ticket);
+                }
             }
             from = start + 3;
         }
@@ -252,6 +248,14 @@ mod tests {
         let t = TicketNo::find_in("<TS-20261116-0002.forward.x1@hq.example.test>").unwrap();
         assert_eq!(t.as_str(), "TS-20261116-0002");
         assert_eq!(TicketNo::find_in("TS-2026 nothing"), None);
+        let found = |t: &str| TicketNo::find_in(t).map(|n| n.as_str().to_owned());
+        assert_eq!(found("TS-20261120-0001-x").as_deref(), Some("TS-20261120-0001"));
+        assert_eq!(found("TS-20261120-12345").as_deref(), Some("TS-20261120-12345"));
+        assert_eq!(found("TS-20261320-0001 TS-20261121-0002").as_deref(), Some("TS-20261121-0002"));
+        assert_eq!(found("TS-20261120-0123456789"), None);
+        assert_eq!(found("xTS-TS-20261120-0007").as_deref(), Some("TS-20261120-0007"));
+        // Linear time: a megabyte of digits and dashes is scanned at once.
+        assert_eq!(TicketNo::find_in(&format!("TS-{}", "1-".repeat(1_000_000))), None);
     }
 
     #[test]

@@ -94,13 +94,13 @@ pub fn bounce_ticket(message: &Message<'_>) -> Option<TicketNo> {
             .chain(super::header_ids(returned))
             .chain(returned.subject().map(str::to_owned));
         for id in ids {
-            if let Some(ticket) = super::find_ticket(&id) {
+            if let Some(ticket) = TicketNo::find_in(&id) {
                 return Some(ticket);
             }
         }
     }
     message.parts.iter().find_map(|part| match &part.body {
-        PartType::Text(_) | PartType::Html(_) => part_text(message, part).and_then(|t| super::find_ticket(&t)),
+        PartType::Text(_) | PartType::Html(_) => part_text(message, part).and_then(|t| TicketNo::find_in(&t)),
         PartType::Message(inner) => find_in_bytes(inner.raw_message()),
         PartType::Binary(bytes) | PartType::InlineBinary(bytes) => find_in_bytes(bytes),
         PartType::Multipart(_) => None,
@@ -110,5 +110,5 @@ pub fn bounce_ticket(message: &Message<'_>) -> Option<TicketNo> {
 /// A ticket number in the first [`MAX_TEXT_BYTES`] of some bytes.
 fn find_in_bytes(bytes: &[u8]) -> Option<TicketNo> {
     let len = bytes.len().min(MAX_TEXT_BYTES);
-    super::find_ticket(&String::from_utf8_lossy(&bytes[..len]))
+    TicketNo::find_in(&String::from_utf8_lossy(&bytes[..len]))
 }
