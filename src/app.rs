@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::dispatch::Dispatcher;
 use crate::jobs::intake::IntakeWorker;
-use crate::jobs::outbox::OutboxWorker;
+use crate::jobs::outbox::{OutboxWorker, SentCopies};
 use crate::jobs::sweep::SweepWorker;
 use crate::mail::smtp::Sender;
 use crate::store::Store;
@@ -80,12 +80,20 @@ impl App {
     }
 
     pub fn outbox_worker(&self, wake: Arc<Notify>) -> OutboxWorker {
+        let settings = &self.dispatcher.settings;
+        let sent_copies = settings.smtp.sent_copy.as_ref().map(|address| SentCopies {
+            address: address.clone(),
+            mailbox: settings.mailbox.clone(),
+            password: self.imap_password.clone(),
+            ca: settings.mailbox.ca_file.as_ref().map(|p| settings.resolve(p)),
+        });
         OutboxWorker {
             store: self.store.clone(),
             sender: self.sender.clone(),
             clock: self.dispatcher.clock.clone(),
             wake,
-            parallel: self.dispatcher.settings.smtp.pool_size as usize,
+            parallel: settings.smtp.pool_size as usize,
+            sent_copies,
         }
     }
 

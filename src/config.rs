@@ -76,6 +76,9 @@ pub struct MailboxSettings {
     /// Where refused or unreadable mail goes, never deleted.
     #[serde(default = "default_quarantine")]
     pub quarantine_folder: String,
+    /// Where the copies addressed to `smtp.sent_copy` are delivered.
+    #[serde(default = "default_sent")]
+    pub sent_folder: String,
     /// Wait with IDLE when the server offers it (else poll).
     #[serde(default = "default_true")]
     pub idle: bool,
@@ -114,6 +117,13 @@ pub struct SmtpSettings {
     /// Connections kept open to the server.
     #[serde(default = "default_pool")]
     pub pool_size: u32,
+    /// Bcc'd on everything the daemon sends and delivered into
+    /// `mailbox.sent_folder` (e.g. `complaints+Sent@…` where the server
+    /// files `+folder` addresses). When a crash or a broken connection leaves
+    /// it unknown whether the server took a mail, the daemon looks for the
+    /// copy there instead of sending the mail twice. Without it, such a mail
+    /// is sent again (at least once, perhaps twice).
+    pub sent_copy: Option<String>,
 }
 
 /// The database.
@@ -180,6 +190,9 @@ fn default_handled() -> String {
 }
 fn default_quarantine() -> String {
     "Quarantine".into()
+}
+fn default_sent() -> String {
+    "Sent".into()
 }
 fn default_true() -> bool {
     true

@@ -14,8 +14,14 @@ use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
 use crate::ticket::{Status, Ticket, TicketNo, Urgency};
 
 /// Embedded migrations, applied in order at start.
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_outbox_in_doubt.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_outbox_in_doubt.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -124,10 +130,17 @@ pub struct OutboxMail {
 pub struct PendingMail {
     pub id: i64,
     pub key: String,
+    /// Without angle brackets; how its Bcc copy is found again.
+    pub message_id: String,
     pub envelope_from: String,
     pub recipients: Vec<String>,
     pub body: Vec<u8>,
+    /// Claims so far, this one included.
     pub attempts: i64,
+    /// An earlier attempt may have been accepted: look for its copy first.
+    pub in_doubt: bool,
+    /// No copy of it can be older than this.
+    pub created_at: DateTime<Utc>,
 }
 
 /// A sent or pending outbox row, for the CLI and the tests.
@@ -232,8 +245,11 @@ macro_rules! pending_from_row {
             key: r.try_get("key")?,
             envelope_from: r.try_get("envelope_from")?,
             recipients: split_recipients(&r.try_get::<String, _>("recipients")?),
+            message_id: r.try_get("message_id")?,
             body: r.try_get("body")?,
             attempts: r.try_get("attempts")?,
+            in_doubt: r.try_get::<i64, _>("in_doubt")? != 0,
+            created_at: from_ms(r.try_get("created_at")?),
         })
     }};
 }
@@ -326,18 +342,21 @@ impl Store {
     }
 
     /// Claims up to `limit` outbox rows due at `now` for `lease`; another
-    /// instance will not take them until the lease runs out.
+    /// instance will not take them until the lease runs out. A row whose
+    /// earlier lease ran out was being sent by an instance that died: it
+    /// comes back `in_doubt` (SET reads the row's old values).
     pub async fn claim_outbox(&self, now: DateTime<Utc>, lease: Duration, limit: i64) -> Result<Vec<PendingMail>> {
         let until = to_ms(now) + lease.as_millis() as i64;
         let now = to_ms(now);
         let rows = match self {
             Store::Sqlite(p) => sqlx::query(
-                "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1
+                "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1,
+                                   in_doubt = CASE WHEN claimed_until IS NULL THEN in_doubt ELSE 1 END
                      WHERE id IN (SELECT id FROM outbox
                                   WHERE sent_at IS NULL AND next_attempt_at <= $2
                                     AND (claimed_until IS NULL OR claimed_until <= $2)
                                   ORDER BY id LIMIT $3)
-                     RETURNING id, key, envelope_from, recipients, body, attempts",
+                     RETURNING id, key, message_id, envelope_from, recipients, body, attempts, in_doubt, created_at",
             )
             .bind(until)
             .bind(now)
@@ -348,12 +367,13 @@ impl Store {
             .map(|r| pending_from_row!(r))
             .collect::<Result<Vec<_>>>()?,
             Store::Postgres(p) => sqlx::query(
-                "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1
+                "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1,
+                                   in_doubt = CASE WHEN claimed_until IS NULL THEN in_doubt ELSE 1 END
                      WHERE id IN (SELECT id FROM outbox
                                   WHERE sent_at IS NULL AND next_attempt_at <= $2
                                     AND (claimed_until IS NULL OR claimed_until <= $2)
                                   ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
-                     RETURNING id, key, envelope_from, recipients, body, attempts",
+                     RETURNING id, key, message_id, envelope_from, recipients, body, attempts, in_doubt, created_at",
             )
             .bind(until)
             .bind(now)
@@ -370,24 +390,31 @@ impl Store {
     /// Records that the server accepted the mail.
     pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
         on_pool!(self, |p| {
-            sqlx::query("UPDATE outbox SET sent_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2")
-                .bind(to_ms(now))
-                .bind(id)
-                .execute(p)
-                .await?;
+            sqlx::query(
+                "UPDATE outbox SET sent_at = $1, claimed_until = NULL, last_error = NULL, in_doubt = 0 WHERE id = $2",
+            )
+            .bind(to_ms(now))
+            .bind(id)
+            .execute(p)
+            .await?;
         });
         Ok(())
     }
 
-    /// Records a failed attempt and when to try again.
-    pub async fn mark_failed(&self, id: i64, error: &str, retry_at: DateTime<Utc>) -> Result<()> {
+    /// Records a failed attempt and when to try again; `in_doubt` when the
+    /// server may have accepted the mail all the same.
+    pub async fn mark_failed(&self, id: i64, error: &str, retry_at: DateTime<Utc>, in_doubt: bool) -> Result<()> {
         on_pool!(self, |p| {
-            sqlx::query("UPDATE outbox SET claimed_until = NULL, last_error = $1, next_attempt_at = $2 WHERE id = $3")
-                .bind(error)
-                .bind(to_ms(retry_at))
-                .bind(id)
-                .execute(p)
-                .await?;
+            sqlx::query(
+                "UPDATE outbox SET claimed_until = NULL, last_error = $1, next_attempt_at = $2, in_doubt = $3
+                     WHERE id = $4",
+            )
+            .bind(error)
+            .bind(to_ms(retry_at))
+            .bind(i64::from(in_doubt))
+            .bind(id)
+            .execute(p)
+            .await?;
         });
         Ok(())
     }

@@ -1,6 +1,14 @@
 //! The outbox worker: sends committed mail, retries with backoff, and marks
 //! each row sent once the server has accepted it.
+//!
+//! SMTP cannot make "sent" and "recorded as sent" one step: a crash or a
+//! broken connection between the server's acceptance and our commit leaves a
+//! mail in doubt. Every mail therefore carries a Bcc to `smtp.sent_copy`,
+//! filed into the shared mailbox's Sent folder, and a mail in doubt is looked
+//! up there (by its Message-ID) before it is sent again.
 
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,18 +17,55 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::clock::Clock;
+use crate::config::MailboxSettings;
 use crate::jobs::pause;
+use crate::mail::imap::Mailbox;
 use crate::mail::smtp::Sender;
 use crate::store::{PendingMail, Store};
 
-/// A claimed row belongs to this instance for this long.
-const LEASE: Duration = Duration::from_secs(120);
-/// Rows claimed per round.
-const BATCH: i64 = 32;
+/// A claimed row belongs to this instance for this long: well over
+/// [`SEND_TIMEOUT`], so no other instance takes a mail still being sent.
+const LEASE: Duration = Duration::from_secs(60);
+/// A whole submission (connect, envelope, data) gets no longer than this.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// After this many failed attempts a mail is left for the operator.
 const MAX_ATTEMPTS: i64 = 20;
 /// Longest sleep between rounds: other instances may have queued mail.
 const IDLE_CHECK: Duration = Duration::from_secs(2);
+/// A mail in doubt is looked for no sooner than this after the attempt,
+/// giving its copy time to be delivered.
+const DOUBT_RETRY: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+/// Where the Bcc copies of sent mail are found again.
+#[derive(Clone)]
+pub struct SentCopies {
+    /// Added to every envelope (never to the headers).
+    pub address: String,
+    /// The shared mailbox's account; its `sent_folder` holds the copies.
+    pub mailbox: MailboxSettings,
+    /// IMAP password.
+    pub password: String,
+    /// Extra CA to trust for IMAP.
+    pub ca: Option<PathBuf>,
+}
+
+impl SentCopies {
+    /// The ids of the mails whose copy is in the Sent folder.
+    async fn find(&self, mails: &[PendingMail]) -> anyhow::Result<HashSet<i64>> {
+        let folder = &self.mailbox.sent_folder;
+        let mut sent = Mailbox::open_folder(&self.mailbox, &self.password, self.ca.as_deref(), folder).await?;
+        let mut found = HashSet::new();
+        for mail in mails {
+            // SINCE compares dates in the server's zone: a day's margin.
+            let since = mail.created_at.date_naive() - chrono::Days::new(1);
+            if sent.has_message_id(&mail.message_id, since).await? {
+                found.insert(mail.id);
+            }
+        }
+        sent.logout().await;
+        Ok(found)
+    }
+}
 
 pub struct OutboxWorker {
     pub store: Store,
@@ -28,8 +73,11 @@ pub struct OutboxWorker {
     pub clock: Clock,
     /// Rung by intake after each commit.
     pub wake: Arc<Notify>,
-    /// Parallel submissions (the SMTP pool size).
+    /// Parallel submissions (the SMTP pool size); also the rows claimed per
+    /// round, so a claimed row never waits behind others past its lease.
     pub parallel: usize,
+    /// How mails in doubt are checked; `None` sends them again.
+    pub sent_copies: Option<SentCopies>,
 }
 
 impl OutboxWorker {
@@ -65,44 +113,91 @@ impl OutboxWorker {
         info!("outbox stopped");
     }
 
-    /// Sends what is due now; returns how many were accepted.
+    /// Sends what is due now; returns how many mails were settled as sent.
     pub async fn try_step(&self) -> anyhow::Result<usize> {
         let now = self.clock.now();
-        let batch = self.store.claim_outbox(now, LEASE, BATCH).await?;
-        // Each mail is marked the moment the server accepts it: a crash can
-        // then resend at most the mails in flight, never a whole batch.
-        let outcomes: Vec<anyhow::Result<bool>> = futures_util::stream::iter(batch)
+        let batch = self.store.claim_outbox(now, LEASE, self.parallel.max(1) as i64).await?;
+        let (confirmed, to_send) = self.settle_doubts(batch).await?;
+        // Each mail is marked the moment the server accepts it: a crash
+        // leaves only the mails in flight in doubt.
+        let outcomes: Vec<anyhow::Result<bool>> = futures_util::stream::iter(to_send)
             .map(|mail| async move { self.send_one(mail).await })
             .buffer_unordered(self.parallel.max(1))
             .collect()
             .await;
-        let mut sent = 0;
+        let mut sent = confirmed;
         for outcome in outcomes {
             sent += usize::from(outcome?);
         }
         Ok(sent)
     }
 
-    /// Sends one claimed mail and records the outcome; `true` when accepted.
-    async fn send_one(&self, mail: PendingMail) -> anyhow::Result<bool> {
-        match self.sender.send(&mail.envelope_from, &mail.recipients, &mail.body).await {
-            Ok(()) => {
-                self.store.mark_sent(mail.id, self.clock.now()).await?;
-                info!(key = %mail.key, to = ?mail.recipients, "outbox: sent");
-                Ok(true)
+    /// Marks the mails in doubt whose copy is found as sent; returns how many
+    /// that was, and the mails still to send.
+    async fn settle_doubts(&self, batch: Vec<PendingMail>) -> anyhow::Result<(usize, Vec<PendingMail>)> {
+        let (doubtful, mut to_send): (Vec<_>, Vec<_>) = batch.into_iter().partition(|m| m.in_doubt);
+        if doubtful.is_empty() {
+            return Ok((0, to_send));
+        }
+        let Some(copies) = &self.sent_copies else {
+            for mail in &doubtful {
+                warn!(key = %mail.key, "outbox: an earlier attempt may have been accepted; sending again (smtp.sent_copy is not set)");
             }
+            to_send.extend(doubtful);
+            return Ok((0, to_send));
+        };
+        let found = match copies.find(&doubtful).await {
+            Ok(found) => found,
             Err(e) => {
-                let gave_up = e.is_permanent() || mail.attempts >= MAX_ATTEMPTS;
-                let retry_in = if gave_up {
-                    chrono::Duration::days(3650)
-                } else {
-                    chrono::Duration::seconds(2i64.pow(mail.attempts.clamp(0, 11) as u32))
-                };
-                warn!(key = %mail.key, attempts = mail.attempts, gave_up, error = %e, "outbox: not accepted");
-                let error = if gave_up { format!("gave up: {e}") } else { e.to_string() };
-                self.store.mark_failed(mail.id, &error, self.clock.now() + retry_in).await?;
-                Ok(false)
+                let error = format!("in doubt; cannot look for its copy: {e:#}");
+                warn!(mails = doubtful.len(), %error, "outbox: not sent");
+                for mail in &doubtful {
+                    self.store.mark_failed(mail.id, &error, self.clock.now() + DOUBT_RETRY, true).await?;
+                }
+                return Ok((0, to_send));
+            }
+        };
+        let mut confirmed = 0;
+        for mail in doubtful {
+            if found.contains(&mail.id) {
+                self.store.mark_sent(mail.id, self.clock.now()).await?;
+                info!(key = %mail.key, "outbox: accepted before the interruption (its copy is in the Sent folder); not sent again");
+                confirmed += 1;
+            } else {
+                to_send.push(mail);
             }
         }
+        Ok((confirmed, to_send))
+    }
+
+    /// Sends one claimed mail and records the outcome; `true` when accepted.
+    async fn send_one(&self, mail: PendingMail) -> anyhow::Result<bool> {
+        let mut recipients = mail.recipients.clone();
+        if let Some(copies) = &self.sent_copies {
+            recipients.push(copies.address.clone());
+        }
+        let sending = self.sender.send(&mail.envelope_from, &recipients, &mail.body);
+        let (error, in_doubt, permanent) = match tokio::time::timeout(SEND_TIMEOUT, sending).await {
+            Ok(Ok(())) => {
+                self.store.mark_sent(mail.id, self.clock.now()).await?;
+                info!(key = %mail.key, to = ?mail.recipients, "outbox: sent");
+                return Ok(true);
+            }
+            Ok(Err(e)) => (e.to_string(), e.may_have_been_accepted(), e.is_permanent()),
+            Err(_) => (format!("no answer in {SEND_TIMEOUT:?}"), true, false),
+        };
+        let gave_up = permanent || mail.attempts >= MAX_ATTEMPTS;
+        let mut retry_in = if gave_up {
+            chrono::Duration::days(3650)
+        } else {
+            chrono::Duration::seconds(2i64.pow(mail.attempts.clamp(0, 11) as u32))
+        };
+        if in_doubt && self.sent_copies.is_some() {
+            retry_in = retry_in.max(DOUBT_RETRY);
+        }
+        warn!(key = %mail.key, attempts = mail.attempts, gave_up, in_doubt, %error, "outbox: not accepted");
+        let error = if gave_up { format!("gave up: {error}") } else { error };
+        self.store.mark_failed(mail.id, &error, self.clock.now() + retry_in, in_doubt).await?;
+        Ok(false)
     }
 }

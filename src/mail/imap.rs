@@ -127,11 +127,21 @@ async fn timed<T, E: Into<anyhow::Error>>(what: &str, fut: impl Future<Output = 
 }
 
 impl Mailbox {
-    /// Connects, logs in, makes sure the side folders exist, selects `folder`.
+    /// Connects, logs in, makes sure the side folders exist, selects the inbox.
     pub async fn open(
         settings: &MailboxSettings,
         password: &str,
         ca: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        Self::open_folder(settings, password, ca, &settings.folder).await
+    }
+
+    /// Like [`Mailbox::open`], with another folder selected.
+    pub async fn open_folder(
+        settings: &MailboxSettings,
+        password: &str,
+        ca: Option<&std::path::Path>,
+        folder: &str,
     ) -> anyhow::Result<Self> {
         let host = settings.server.rsplit_once(':').map(|(h, _)| h).unwrap_or(&settings.server);
         let tcp = timed("connect", TcpStream::connect(&settings.server)).await?;
@@ -155,12 +165,12 @@ impl Mailbox {
         .await?;
         let caps = timed("CAPABILITY", session.capabilities()).await?;
         let idle = caps.has_str("IDLE");
-        for side in [&settings.handled_folder, &settings.quarantine_folder] {
+        for side in [&settings.handled_folder, &settings.quarantine_folder, &settings.sent_folder] {
             // CREATE fails when the folder exists; that is the common case.
             let _ = timed("CREATE", session.create(side)).await;
         }
-        let selected = timed("SELECT", session.select(&settings.folder)).await?;
-        Ok(Self { session, folder: settings.folder.clone(), uidvalidity: selected.uid_validity.unwrap_or(0), idle })
+        let selected = timed("SELECT", session.select(folder)).await?;
+        Ok(Self { session, folder: folder.to_owned(), uidvalidity: selected.uid_validity.unwrap_or(0), idle })
     }
 
     /// UIDs of every message in the folder, ascending. The folder holds only
@@ -204,6 +214,17 @@ impl Mailbox {
         }
         out.sort_by_key(|f| f.uid);
         Ok(out)
+    }
+
+    /// Whether the folder holds a message with this Message-ID (given without
+    /// angle brackets) that arrived on or after `since`.
+    pub async fn has_message_id(&mut self, message_id: &str, since: chrono::NaiveDate) -> anyhow::Result<bool> {
+        // Our own Message-IDs never hold quotes; strip them anyway so the
+        // search string cannot be broken out of.
+        let id = message_id.replace(['"', '\\', '\r', '\n'], "");
+        let query = format!("SINCE {} HEADER Message-ID \"<{id}>\"", since.format("%d-%b-%Y"));
+        let found = timed("UID SEARCH", self.session.uid_search(query)).await?;
+        Ok(!found.is_empty())
     }
 
     /// Moves messages to another folder (marks them handled or quarantined).

@@ -12,6 +12,9 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::config::{SmtpSettings, TlsMode};
 
+/// Longest wait for any one SMTP answer; the outbox lease outlasts a whole send.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A pooled SMTP client.
 #[derive(Clone)]
 pub struct Sender {
@@ -35,6 +38,27 @@ impl SendError {
             SendError::Smtp(e) => e.is_permanent(),
         }
     }
+
+    /// The server may have taken the mail all the same: the connection broke
+    /// or timed out after it was handed over, so its answer never came.
+    /// A 4xx/5xx answer or a refused connection means it was not taken.
+    pub fn may_have_been_accepted(&self) -> bool {
+        match self {
+            SendError::Address(_) => false,
+            SendError::Smtp(e) => !(e.is_transient() || e.is_permanent() || connection_refused(e)),
+        }
+    }
+}
+
+fn connection_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 impl Sender {
@@ -59,7 +83,7 @@ impl Sender {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)
             .tls(tls)
-            .timeout(Some(Duration::from_secs(60)))
+            .timeout(Some(COMMAND_TIMEOUT))
             .pool_config(PoolConfig::new().max_size(settings.pool_size.max(1)));
         if let (Some(user), Some(password)) = (&settings.user, password) {
             builder = builder.credentials(Credentials::new(user.clone(), password));

@@ -80,6 +80,7 @@ pub async fn test_settings(prefix: &str) -> Settings {
     s.mailbox.password = Some("lab".into());
     s.smtp.server = lab.smtp.clone();
     s.smtp.from = p(&s.smtp.from);
+    s.smtp.sent_copy = s.smtp.sent_copy.as_deref().map(p);
     s.desk.dispatch_address = p(&s.desk.dispatch_address);
     s.desk.pre_report_addresses = s.desk.pre_report_addresses.iter().map(|a| p(a)).collect();
     s.desk.handlers = s.desk.handlers.iter().map(|a| p(a)).collect();
