@@ -107,16 +107,17 @@ impl App {
     }
 
     /// Runs every worker until `stop` turns true, then lets them finish
-    /// their current step.
+    /// their current step. Dropping the returned future aborts them all.
     pub async fn run(self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         let wake = self.outbox_wake.clone();
-        let intake = tokio::spawn(self.intake_worker(wake.clone()).run(stop.clone()));
-        let sweep = tokio::spawn(self.sweep_worker(wake.clone()).run(stop.clone()));
-        let outbox = tokio::spawn(self.outbox_worker(wake).run(stop.clone()));
+        let mut workers = tokio::task::JoinSet::new();
+        workers.spawn(self.intake_worker(wake.clone()).run(stop.clone()));
+        workers.spawn(self.sweep_worker(wake.clone()).run(stop.clone()));
+        workers.spawn(self.outbox_worker(wake).run(stop.clone()));
         info!("complaintd running");
-        for (name, task) in [("intake", intake), ("sweep", sweep), ("outbox", outbox)] {
-            if let Err(e) = task.await {
-                warn!(worker = name, error = %e, "worker ended abnormally");
+        while let Some(ended) = workers.join_next().await {
+            if let Err(e) = ended {
+                warn!(error = %e, "worker ended abnormally");
             }
         }
         self.store.close().await;

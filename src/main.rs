@@ -100,7 +100,9 @@ fn deadline(config: &Path, received: &str, urgency: Urgency) -> anyhow::Result<E
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("COMPLAINTD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal, never into a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if std::env::var("COMPLAINTD_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {

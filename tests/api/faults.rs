@@ -82,9 +82,25 @@ async fn messages_in(user: &str) -> (usize, HashSet<TicketNo>, usize) {
 async fn killed_at_random_moments_it_loses_nothing_and_doubles_nothing() {
     let n: usize = std::env::var("COMPLAINTD_FAULT_COMPLAINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(COMPLAINTS);
     let prefix = unique_prefix();
-    let settings = test_settings(&prefix).await;
-    let config = private_config(&prefix, &settings.database.url);
-    let net = Network { prefix: prefix.clone() };
+    let db = test_settings(&prefix).await.database.url;
+    kill_scenario(&prefix, &db, n, 1, KILLS).await;
+}
+
+/// Two daemons on one PostgreSQL database and one mailbox, one of them
+/// killed again and again: the other carries on, and nothing is done twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_daemons_on_postgres_share_the_work_and_survive_each_other() {
+    let prefix = unique_prefix();
+    let db = postgres_database(&prefix).await;
+    kill_scenario(&prefix, &db, 300, 2, 6).await;
+}
+
+/// Queues `n` complaints, runs `instances` daemons on `db` and SIGKILLs one
+/// of them `kills` times (restarting it), then lets them finish and counts
+/// tickets in the database and mails in the real inboxes.
+async fn kill_scenario(prefix: &str, db: &str, n: usize, instances: usize, kills: usize) {
+    let config = private_config(prefix, db);
+    let net = Network { prefix: prefix.to_owned() };
     let (handler, desk, station) = (net.hq("liujia"), net.hq("complaints"), net.station("BJ01"));
 
     // The backlog: n distinct customers (different phones and orders, so none is a repeat).
@@ -95,18 +111,23 @@ async fn killed_at_random_moments_it_loses_nothing_and_doubles_nothing() {
         smtp_send(&handler, &[&desk], &complaint_mail(&handler, &desk, &id, &form)).await;
     }
 
-    for kill in 0..KILLS {
-        let mut daemon = start_daemon(&config);
+    let mut daemons: Vec<Child> = (0..instances).map(|_| start_daemon(&config)).collect();
+    for kill in 0..kills {
         tokio::time::sleep(Duration::from_millis(fastrand::u64(300..1500))).await;
-        daemon.kill().expect("SIGKILL");
-        daemon.wait().expect("reaped");
-        println!("kill {}: {} forwards so far", kill + 1, count(&station, "INBOX").await);
+        let victim = fastrand::usize(0..instances);
+        daemons[victim].kill().expect("SIGKILL");
+        daemons[victim].wait().expect("reaped");
+        println!(
+            "kill {} (daemon {victim} of {instances}): {} forwards so far",
+            kill + 1,
+            count(&station, "INBOX").await
+        );
+        daemons[victim] = start_daemon(&config);
     }
 
-    // A last, undisturbed run finishes the work: every message handled,
-    // every queued mail accepted, and Postfix done delivering.
-    let mut daemon = start_daemon(&config);
-    let store = complaintd::store::Store::connect(&settings.database.url, &root()).await.expect("db");
+    // Undisturbed, they finish the work: every message handled, every
+    // queued mail accepted, and Postfix done delivering.
+    let store = complaintd::store::Store::connect(db, &root()).await.expect("db");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     loop {
         let unhandled = count(&desk, "INBOX").await;
@@ -118,8 +139,10 @@ async fn killed_at_random_moments_it_loses_nothing_and_doubles_nothing() {
         assert!(tokio::time::Instant::now() < deadline, "stalled: {unhandled} unhandled, {unsent} unsent");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    daemon.kill().expect("stop");
-    daemon.wait().expect("reaped");
+    for mut daemon in daemons {
+        daemon.kill().expect("stop");
+        daemon.wait().expect("reaped");
+    }
 
     let tickets = store.tickets(None, None).await.expect("tickets").len();
     let (forwards, forwarded, distinct_forwards) = messages_in(&station).await;
@@ -130,7 +153,7 @@ async fn killed_at_random_moments_it_loses_nothing_and_doubles_nothing() {
     let log = std::fs::read_to_string(config.with_file_name("daemon.log")).unwrap_or_default();
     let settled = log.matches("not sent again").count();
     println!(
-        "complaints = {n}, kills = {KILLS}, tickets = {tickets}, forwards = {forwards}, mails to the handler = {to_handler}, \
+        "complaints = {n}, daemons = {instances}, kills = {kills}, tickets = {tickets}, forwards = {forwards}, mails to the handler = {to_handler}, \
          in doubt and found already sent = {settled}, lost = {lost}, duplicated = {duplicated}"
     );
     assert_eq!((lost, duplicated), (0, 0));

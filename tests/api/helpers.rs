@@ -98,18 +98,23 @@ pub async fn test_settings(prefix: &str) -> Settings {
 /// `COMPLAINTD_TEST_DB=postgres`.
 async fn database_url(prefix: &str) -> String {
     if std::env::var("COMPLAINTD_TEST_DB").as_deref() == Ok("postgres") {
-        let admin = lab().pg_url;
-        let pool = sqlx::PgPool::connect(&admin).await.expect("lab postgres is up (scripts/lab up)");
-        let create = format!("CREATE DATABASE {prefix}");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&pool).await.expect("create test database");
-        pool.close().await;
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        format!("{base}/{prefix}")
+        postgres_database(prefix).await
     } else {
         let dir = std::env::temp_dir().join(format!("complaintd-test-{prefix}"));
         std::fs::create_dir_all(&dir).expect("temp dir");
         format!("sqlite://{}", dir.join("complaintd.db").display())
     }
+}
+
+/// A fresh database named `prefix` on the lab's PostgreSQL; its URL.
+pub async fn postgres_database(prefix: &str) -> String {
+    let admin = lab().pg_url;
+    let pool = sqlx::PgPool::connect(&admin).await.expect("lab postgres is up (scripts/lab up)");
+    let create = format!("CREATE DATABASE {prefix}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&pool).await.expect("create test database");
+    pool.close().await;
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{prefix}")
 }
 
 /// A daemon running in-process against the lab.
@@ -129,6 +134,15 @@ pub async fn spawn_app_at(now: DateTime<Utc>) -> TestApp {
     let prefix = unique_prefix();
     let settings = test_settings(&prefix).await;
     start(Network { prefix }, settings, Clock::manual(now)).await
+}
+
+/// Starts a daemon on a private network and its own PostgreSQL database
+/// (whatever `COMPLAINTD_TEST_DB` says), at a working-day morning.
+pub async fn spawn_app_on_postgres() -> TestApp {
+    let prefix = unique_prefix();
+    let mut settings = test_settings(&prefix).await;
+    settings.database.url = postgres_database(&format!("{prefix}pg")).await;
+    start(Network { prefix }, settings, Clock::manual("2026-11-16T01:30:00Z".parse().expect("date"))).await
 }
 
 /// Starts a daemon on a private network, on a manual clock set to a
@@ -163,6 +177,19 @@ impl TestApp {
         self.clock.set(at.with_timezone(&Utc));
         self.sweep_wake.notify_one();
         self.outbox_wake.notify_one();
+    }
+
+    /// A second instance on the same network, database and clock.
+    pub async fn twin(&self) -> TestApp {
+        start(Network { prefix: self.net.prefix.clone() }, self.settings.clone(), self.clock.clone()).await
+    }
+
+    /// Ends the daemon abruptly, as a crash would: its tasks are dropped
+    /// wherever they are, leases and half-done rounds left behind.
+    pub fn kill(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 
     /// Stops and starts again on the same database and clock.
@@ -299,6 +326,19 @@ pub fn reply_mail(from: &str, to: &str, message_id: &str, in_reply_to: &str, sub
 }
 
 /// Waits until `user`'s `folder` holds at least `count` messages.
+/// Waits until the outbox holds `n` unsent mails (0: everything accepted).
+pub async fn wait_for_unsent(app: &TestApp, n: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let unsent = app.store.unsent_count().await.expect("outbox");
+        if unsent == n {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{unsent} mails unsent, expected {n}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub async fn wait_for_folder(user: &str, folder: &str, count: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while mailbox(user, folder).await.len() < count {

@@ -4,5 +4,6 @@
 
 mod faults;
 mod helpers;
+mod instances;
 mod lifecycle;
 mod walking_skeleton;
