@@ -63,6 +63,11 @@ impl Dispatcher {
     /// transaction is dropped and the message retried); refusals are
     /// `Disposition::Quarantined`.
     pub async fn apply(&self, tx: &mut Tx, msg: &Parsed) -> anyhow::Result<Disposition> {
+        if self.is_own_mail(msg) {
+            // A copy of our own mail (e.g. smtp.sent_copy filed into the inbox
+            // by a server without +folder delivery): acting on it would loop.
+            return Ok(Disposition::Handled { ticket: None, note: "the desk's own mail; ignored".into() });
+        }
         match msg.kind {
             Kind::Complaint => self.complaint(tx, msg).await,
             Kind::Reply => self.reply(tx, msg).await,
@@ -73,6 +78,12 @@ impl Dispatcher {
             Kind::Bounce => self.bounce(tx, msg).await,
             Kind::Unrecognized => Ok(Disposition::Quarantined { ticket: None, reason: "unrecognized message".into() }),
         }
+    }
+
+    /// Sent by the daemon itself: from its own address.
+    fn is_own_mail(&self, msg: &Parsed) -> bool {
+        let own = [&self.settings.smtp.from, &self.settings.desk.dispatch_address];
+        own.iter().any(|a| a.eq_ignore_ascii_case(&msg.from))
     }
 
     async fn complaint(&self, tx: &mut Tx, msg: &Parsed) -> anyhow::Result<Disposition> {

@@ -139,10 +139,22 @@ pub async fn spawn_app_at(now: DateTime<Utc>) -> TestApp {
 /// Starts a daemon on a private network and its own PostgreSQL database
 /// (whatever `COMPLAINTD_TEST_DB` says), at a working-day morning.
 pub async fn spawn_app_on_postgres() -> TestApp {
+    spawn_app_on_postgres_with(Clock::manual("2026-11-16T01:30:00Z".parse().expect("date"))).await
+}
+
+/// Like [`spawn_app_on_postgres`], on the given clock (the outage tests
+/// run on real time: their retries wait on it).
+pub async fn spawn_app_on_postgres_with(clock: Clock) -> TestApp {
     let prefix = unique_prefix();
     let mut settings = test_settings(&prefix).await;
     settings.database.url = postgres_database(&format!("{prefix}pg")).await;
-    start(Network { prefix }, settings, Clock::manual("2026-11-16T01:30:00Z".parse().expect("date"))).await
+    start(Network { prefix }, settings, clock).await
+}
+
+/// Runs `scripts/lab ARGS` (e.g. `restart dovecot`) and checks it worked.
+pub fn lab_script(args: &[&str]) {
+    let status = std::process::Command::new(root().join("scripts/lab")).args(args).status().expect("scripts/lab runs");
+    assert!(status.success(), "scripts/lab {args:?} failed");
 }
 
 /// Starts a daemon on a private network, on a manual clock set to a
@@ -249,12 +261,24 @@ fn read(raw: Vec<u8>) -> Received {
     }
 }
 
-/// How many messages `folder` of `user`'s lab mailbox holds (cheap: no bodies).
-pub async fn count(user: &str, folder: &str) -> usize {
+/// A logged-in IMAP session on `user`'s lab mailbox.
+async fn imap_session(user: &str) -> async_imap::Session<complaintd::mail::imap::Stream> {
     let tcp = TcpStream::connect(lab().imap).await.expect("lab imap");
     let mut client = async_imap::Client::new(complaintd::mail::imap::Stream::Plain(tcp));
     client.read_response().await.expect("greeting");
-    let mut session = client.login(user, "lab").await.map_err(|(e, _)| e).expect("login");
+    client.login(user, "lab").await.map_err(|(e, _)| e).expect("login")
+}
+
+/// Puts a message straight into `folder` (IMAP APPEND), bypassing SMTP.
+pub async fn append(user: &str, folder: &str, raw: &[u8]) {
+    let mut session = imap_session(user).await;
+    session.append(folder, None, None, raw).await.expect("append");
+    let _ = session.logout().await;
+}
+
+/// How many messages `folder` of `user`'s lab mailbox holds (cheap: no bodies).
+pub async fn count(user: &str, folder: &str) -> usize {
+    let mut session = imap_session(user).await;
     let n = session.examine(folder).await.map(|m| m.exists as usize).unwrap_or(0);
     let _ = session.logout().await;
     n
@@ -262,10 +286,7 @@ pub async fn count(user: &str, folder: &str) -> usize {
 
 /// Every message in `folder` of `user`'s lab mailbox.
 pub async fn mailbox(user: &str, folder: &str) -> Vec<Received> {
-    let tcp = TcpStream::connect(lab().imap).await.expect("lab imap");
-    let mut client = async_imap::Client::new(complaintd::mail::imap::Stream::Plain(tcp));
-    client.read_response().await.expect("greeting");
-    let mut session = client.login(user, "lab").await.map_err(|(e, _)| e).expect("login");
+    let mut session = imap_session(user).await;
     let out = match session.select(folder).await {
         Ok(mb) if mb.exists > 0 => {
             let fetched: Vec<_> =

@@ -6,4 +6,5 @@ mod faults;
 mod helpers;
 mod instances;
 mod lifecycle;
+mod outages;
 mod walking_skeleton;
