@@ -8,7 +8,7 @@ use tracing::{info, warn};
 
 use crate::calendar::Calendar;
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{Secret, Settings};
 use crate::dispatch::Dispatcher;
 use crate::jobs::intake::IntakeWorker;
 use crate::jobs::outbox::{OutboxWorker, SentCopies};
@@ -49,7 +49,8 @@ impl App {
         let store = Store::connect(&settings.database.url, &settings.base_dir)
             .await
             .with_context(|| format!("opening database {}", redact(&settings.database.url)))?;
-        let smtp_password = password(settings.smtp.password_env.as_deref(), settings.smtp.password.as_deref());
+        let smtp_password =
+            password(settings.smtp.password_env.as_deref(), settings.smtp.password.as_ref().map(Secret::expose));
         let smtp_ca = match &settings.smtp.ca_file {
             Some(p) => {
                 Some(std::fs::read(settings.resolve(p)).with_context(|| format!("smtp.ca_file {}", p.display()))?)
@@ -57,8 +58,9 @@ impl App {
             None => None,
         };
         let sender = Sender::new(&settings.smtp, smtp_password, smtp_ca)?;
-        let imap_password = password(settings.mailbox.password_env.as_deref(), settings.mailbox.password.as_deref())
-            .context("mailbox: no password (set mailbox.password_env or mailbox.password)")?;
+        let imap_password =
+            password(settings.mailbox.password_env.as_deref(), settings.mailbox.password.as_ref().map(Secret::expose))
+                .context("mailbox: no password (set mailbox.password_env or mailbox.password)")?;
         let dispatcher = Arc::new(Dispatcher::new(settings, calendar, templates, clock)?);
         Ok(Self {
             dispatcher,

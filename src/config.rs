@@ -36,6 +36,30 @@ pub struct Settings {
     pub base_dir: PathBuf,
 }
 
+/// A password from the config file: usable, never printed (its Debug is
+/// `***`), so settings can be logged or shown in errors safely.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
 /// How a connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,7 +90,7 @@ pub struct MailboxSettings {
     /// Environment variable holding the password; wins over `password`.
     pub password_env: Option<String>,
     /// Password written in the file (fine for the lab, not for production).
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Folder new mail arrives in.
     #[serde(default = "default_inbox")]
     pub folder: String,
@@ -88,6 +112,10 @@ pub struct MailboxSettings {
     /// Larger messages are quarantined without being parsed.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: u64,
+    /// A form with a larger attachment is refused (the sender is told):
+    /// stations' mailboxes have limits too, and the forward carries it.
+    #[serde(default = "default_max_attachment")]
+    pub max_attachment_bytes: u64,
 }
 
 /// The SMTP side.
@@ -106,7 +134,7 @@ pub struct SmtpSettings {
     /// Environment variable holding the password.
     pub password_env: Option<String>,
     /// Password written in the file.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Envelope and header sender of everything the daemon sends.
     pub from: String,
     /// Display name for `from`.
@@ -190,6 +218,9 @@ fn default_handled() -> String {
 }
 fn default_quarantine() -> String {
     "Quarantine".into()
+}
+fn default_max_attachment() -> u64 {
+    10 * 1024 * 1024
 }
 fn default_sent() -> String {
     "Sent".into()

@@ -76,7 +76,7 @@ impl Dispatcher {
             }
             Kind::AutoReply => self.auto_reply(tx, msg).await,
             Kind::Bounce => self.bounce(tx, msg).await,
-            Kind::Unrecognized => Ok(Disposition::Quarantined { ticket: None, reason: "unrecognized message".into() }),
+            Kind::Unrecognized => self.unreadable(tx, msg, "unrecognized message").await,
         }
     }
 
@@ -95,7 +95,7 @@ impl Dispatcher {
             });
         }
         if !msg.problems.is_empty() {
-            self.problem_reply(tx, msg, now).await?;
+            self.problem_reply(tx, msg, "problem", now).await?;
             return Ok(Disposition::Quarantined { ticket: None, reason: msg.problems.join("; ") });
         }
         let Some(urgency) = msg.fields.urgency else {
@@ -596,12 +596,28 @@ impl Dispatcher {
     }
 
     /// Tells the sender what is wrong with the form, naming the fields.
-    async fn problem_reply(&self, tx: &mut Tx, msg: &Parsed, now: DateTime<Utc>) -> anyhow::Result<()> {
+    /// Quarantines a message nobody can act on (`msg.problems` say why).
+    /// One of ours (the call center, a handler, a station) is told, so they
+    /// can fix it; strangers and machines are not (no backscatter, no loops).
+    pub async fn unreadable(&self, tx: &mut Tx, msg: &Parsed, reason: &str) -> anyhow::Result<Disposition> {
+        let ours = self.settings.is_call_center(&msg.from)
+            || self.settings.station_by_address(&msg.from).is_some()
+            || self.settings.desk.handlers.iter().any(|h| h.eq_ignore_ascii_case(&msg.from));
+        if ours && !self.is_own_mail(msg) && !matches!(msg.kind, Kind::AutoReply | Kind::Bounce) {
+            self.problem_reply(tx, msg, "unreadable", self.clock.now()).await?;
+        }
+        let reason =
+            if msg.problems.is_empty() { reason.to_owned() } else { format!("{reason}: {}", msg.problems.join("; ")) };
+        Ok(Disposition::Quarantined { ticket: None, reason })
+    }
+
+    /// Tells the sender what is wrong with their mail (template `template`).
+    async fn problem_reply(&self, tx: &mut Tx, msg: &Parsed, template: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
         let ctx = json!({
             "message": { "subject": msg.subject, "from": msg.from },
             "problems": msg.problems,
         });
-        let rendered = self.templates.render("problem", &self.context(None, None, &ctx))?;
+        let rendered = self.templates.render(template, &self.context(None, None, &ctx))?;
         let draft = Draft {
             to: vec![msg.from.clone()],
             subject: rendered.subject,
@@ -611,8 +627,8 @@ impl Dispatcher {
             auto_submitted: true,
             ..Draft::default()
         };
-        let key = format!("problem:{}", msg.message_id.as_deref().unwrap_or(&msg.subject));
-        self.enqueue(tx, key, None, "problem", &draft, now).await?;
+        let key = format!("{template}:{}", msg.message_id.as_deref().unwrap_or(&msg.subject));
+        self.enqueue(tx, key, None, template, &draft, now).await?;
         Ok(())
     }
 

@@ -15,6 +15,7 @@ pub const REQUIRED: &[&str] = &[
     "forward",
     "ack",
     "problem",
+    "unreadable",
     "unrouted",
     "relay",
     "note",

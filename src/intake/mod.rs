@@ -254,6 +254,12 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
             parsed.fields = reading.fields;
             parsed.routed_to = reading.routed_to;
             parsed.problems = reading.problems;
+            let max = settings.mailbox.max_attachment_bytes;
+            for a in parsed.attachments.iter().filter(|a| a.size as u64 > max) {
+                parsed
+                    .problems
+                    .push(format!("attachment {} is {} bytes, over the limit of {max} bytes", a.filename, a.size));
+            }
         }
         (None, Some(ticket)) => {
             parsed.kind = Kind::Reply;

@@ -111,12 +111,16 @@ impl IntakeWorker {
             reason: None,
             received_at: self.dispatcher.clock.now(),
         };
-        let parsed = (!message.raw.is_empty()).then(|| intake::parse(&message.raw, settings));
-        if let Some(p) = &parsed {
-            record.message_id = p.message_id.clone();
-            record.sender = p.from.clone();
-            record.subject = p.subject.clone();
-            record.kind = serde_json::to_value(p.kind)?.as_str().unwrap_or_default().to_owned();
+        let mut parsed = intake::parse(&message.raw, settings);
+        record.message_id = parsed.message_id.clone();
+        record.sender = parsed.from.clone();
+        record.subject = parsed.subject.clone();
+        if message.header_only {
+            // Read from the header alone: only who sent it and why it is refused.
+            let max = settings.mailbox.max_message_bytes;
+            parsed.problems = vec![format!("message of {} bytes exceeds the limit of {max} bytes", message.size)];
+        } else {
+            record.kind = serde_json::to_value(parsed.kind)?.as_str().unwrap_or_default().to_owned();
         }
         let mut tx = self.store.begin().await?;
         if !tx.claim_inbound(&record).await? {
@@ -129,25 +133,24 @@ impl IntakeWorker {
                 _ => Destination::Handled,
             });
         }
-        let disposition = match &parsed {
-            None => Disposition::Quarantined {
-                ticket: None,
-                reason: format!("message of {} bytes exceeds mailbox.max_message_bytes", message.size),
-            },
-            Some(p) => match self.dispatcher.apply(&mut tx, p).await {
-                Ok(d) => d,
-                // A database failure is retried with the whole message.
-                Err(e) if e.downcast_ref::<StoreError>().is_some() => return Err(e),
-                // Anything else is about this message: quarantine it, never loop on it.
-                Err(e) => {
-                    drop(tx);
-                    tx = self.store.begin().await?;
-                    if !tx.claim_inbound(&record).await? {
-                        return Ok(Destination::Handled);
-                    }
-                    Disposition::Quarantined { ticket: None, reason: format!("{e:#}") }
+        let applied = if message.header_only {
+            self.dispatcher.unreadable(&mut tx, &parsed, "oversized").await
+        } else {
+            self.dispatcher.apply(&mut tx, &parsed).await
+        };
+        let disposition = match applied {
+            Ok(d) => d,
+            // A database failure is retried with the whole message.
+            Err(e) if e.downcast_ref::<StoreError>().is_some() => return Err(e),
+            // Anything else is about this message: quarantine it, never loop on it.
+            Err(e) => {
+                drop(tx);
+                tx = self.store.begin().await?;
+                if !tx.claim_inbound(&record).await? {
+                    return Ok(Destination::Handled);
                 }
-            },
+                Disposition::Quarantined { ticket: None, reason: format!("{e:#}") }
+            }
         };
         let (ticket, reason) = match &disposition {
             Disposition::Handled { ticket, note } => (ticket.as_ref(), note.as_str()),

@@ -115,8 +115,10 @@ pub struct Fetched {
     pub uid: u32,
     /// RFC822.SIZE as the server reports it.
     pub size: u32,
-    /// The whole message; empty when it was too large to fetch.
+    /// The whole message, or only its header when it was too large.
     pub raw: Vec<u8>,
+    /// `raw` is the header only.
+    pub header_only: bool,
 }
 
 async fn timed<T, E: Into<anyhow::Error>>(what: &str, fut: impl Future<Output = Result<T, E>>) -> anyhow::Result<T> {
@@ -183,8 +185,8 @@ impl Mailbox {
         Ok(uids)
     }
 
-    /// Fetches the given messages whole; those over `max_bytes` come back
-    /// with an empty body (quarantined unread).
+    /// Fetches the given messages whole; of those over `max_bytes`, only
+    /// the header (they are quarantined unread).
     pub async fn fetch(&mut self, uids: &[u32], max_bytes: u64) -> anyhow::Result<Vec<Fetched>> {
         if uids.is_empty() {
             return Ok(Vec::new());
@@ -197,18 +199,25 @@ impl Mailbox {
         })
         .await?;
         let (small, large): (Vec<_>, Vec<_>) = sizes.iter().partition(|(_, size)| u64::from(*size) <= max_bytes);
-        let mut out: Vec<Fetched> = large.iter().map(|&(uid, size)| Fetched { uid, size, raw: Vec::new() }).collect();
-        if !small.is_empty() {
-            let set = uid_set(&small.iter().map(|(u, _)| *u).collect::<Vec<_>>());
-            let bodies = timed("UID FETCH body", async {
-                let stream = self.session.uid_fetch(&set, "(UID RFC822.SIZE BODY.PEEK[])").await?;
+        let mut out = Vec::with_capacity(sizes.len());
+        // Too large: the header alone says who sent it and what it was.
+        for (part, header_only, what) in [(&small, false, "BODY.PEEK[]"), (&large, true, "BODY.PEEK[HEADER]")] {
+            if part.is_empty() {
+                continue;
+            }
+            let set = uid_set(&part.iter().map(|(u, _)| *u).collect::<Vec<_>>());
+            let query = format!("(UID RFC822.SIZE {what})");
+            let fetched = timed("UID FETCH body", async {
+                let stream = self.session.uid_fetch(&set, &query).await?;
                 let all: Vec<_> = stream.try_collect().await?;
                 Ok::<_, anyhow::Error>(all)
             })
             .await?;
-            for f in bodies {
-                if let (Some(uid), Some(body)) = (f.uid, f.body()) {
-                    out.push(Fetched { uid, size: f.size.unwrap_or(body.len() as u32), raw: body.to_vec() });
+            for f in fetched {
+                let raw = if header_only { f.header() } else { f.body() };
+                if let (Some(uid), Some(raw)) = (f.uid, raw) {
+                    let size = f.size.unwrap_or(raw.len() as u32);
+                    out.push(Fetched { uid, size, raw: raw.to_vec(), header_only });
                 }
             }
         }
