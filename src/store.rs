@@ -14,8 +14,14 @@ use sqlx::{PgPool, Postgres, Row, Sqlite, SqlitePool, Transaction};
 use crate::ticket::{Status, Ticket, TicketNo, Urgency};
 
 /// Embedded migrations, applied in order at start.
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (3, include_str!("../migrations/sqlite/0003_reports.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (3, include_str!("../migrations/postgres/0003_reports.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -528,6 +534,8 @@ impl Store {
         on_pool!(self, |p| p.close().await)
     }
 }
+
+mod reports;
 
 fn split_recipients(s: &str) -> Vec<String> {
     s.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect()
