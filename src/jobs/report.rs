@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use cron::Schedule;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
@@ -51,6 +52,14 @@ impl Kind {
             Kind::Weekly => "weekly",
         }
     }
+}
+
+/// The last fire of `schedule` at or before `now`.
+fn latest_fire(schedule: &Schedule, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    // `after(t)` walks back from t exclusive: start a second later so a
+    // fire at exactly `now` is due now.
+    let from = (now + chrono::Duration::seconds(1)).with_timezone(&tz);
+    schedule.after(&from).next_back().map(|t| t.with_timezone(&Utc))
 }
 
 impl ReportWorker {
@@ -103,7 +112,7 @@ impl ReportWorker {
             tx.commit().await?;
             // The latest fire up to now; earlier missed ones are the same
             // report (monthly) or stale (weekly).
-            let fire = self.schedule(kind)?.after(&now.with_timezone(&tz)).next_back().map(|t| t.with_timezone(&Utc));
+            let fire = latest_fire(&self.schedule(kind)?, tz, now);
             if let (Some(cursor), Some(fire)) = (cursor, fire)
                 && fire > cursor
             {
@@ -194,5 +203,29 @@ impl ReportWorker {
         let queued = d.enqueue(&mut tx, key, None, kind, &draft, d.clock.now()).await?;
         tx.commit().await?;
         Ok(usize::from(queued))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr as _;
+
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().expect("time")
+    }
+
+    #[test]
+    fn the_latest_fire_is_at_or_before_now_in_the_calendars_zone() {
+        let tz = chrono_tz::Asia::Shanghai;
+        let monthly = Schedule::from_str("0 0 9 1 * *").unwrap();
+        // 09:00 on 1 December in Shanghai is 01:00 UTC.
+        let fire = utc("2026-12-01T01:00:00Z");
+        assert_eq!(latest_fire(&monthly, tz, fire), Some(fire));
+        assert_eq!(latest_fire(&monthly, tz, utc("2026-12-01T01:00:30Z")), Some(fire));
+        assert_eq!(latest_fire(&monthly, tz, utc("2026-12-01T00:59:59Z")), Some(utc("2026-11-01T01:00:00Z")));
+        let weekly = Schedule::from_str("0 0 9 * * Mon").unwrap();
+        assert_eq!(latest_fire(&weekly, tz, utc("2026-11-25T00:00:00Z")), Some(utc("2026-11-23T01:00:00Z")));
     }
 }

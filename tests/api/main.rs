@@ -5,4 +5,6 @@
 mod faults;
 mod helpers;
 mod lifecycle;
+mod prereports;
+mod reports;
 mod walking_skeleton;
