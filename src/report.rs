@@ -85,6 +85,8 @@ fn local_midnight(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
 /// One station's figures for one month.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StationFigures {
+    /// The station's code and name as configured (the code alone for a
+    /// station no longer configured; "合计" names the total).
     pub code: String,
     pub name: String,
     /// Complaints received in the month (for scale; not assessed).
@@ -143,8 +145,11 @@ impl StationFigures {
 /// The monthly assessment: every configured station (and any other a ticket names).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assessment {
+    /// The month assessed.
     pub period: Period,
+    /// Configured stations in configuration order, then any other a ticket names.
     pub stations: Vec<StationFigures>,
+    /// The sum over all stations.
     pub total: StationFigures,
 }
 
@@ -343,11 +348,13 @@ pub fn render_monthly(
 /// One open ticket in a manager's weekly digest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DigestRow {
+    /// Ticket number, station (`code name`) and urgency in the desk's words.
     pub number: String,
     pub station: String,
     pub urgency: String,
     /// Where it stands, in the desk's words.
     pub status: String,
+    /// Local time of intake.
     pub received_at: String,
     /// The nearest deadline still to be met.
     pub next_due: String,
@@ -358,6 +365,7 @@ pub struct DigestRow {
 /// A regional manager's weekly digest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Digest {
+    /// The regional manager's address: the one recipient.
     pub manager: String,
     /// `BJ01 北京海淀服务站` for each of the manager's stations.
     pub stations: Vec<String>,

@@ -30,7 +30,9 @@ use crate::store::Store;
 const IDLE_CHECK: Duration = Duration::from_secs(30);
 
 pub struct ReportWorker {
+    /// Settings (schedules, recipients), templates, calendar and clock.
     pub dispatcher: Arc<Dispatcher>,
+    /// Tickets to report on; claims, cursors and the outbox.
     pub store: Store,
     /// Rung when the clock is moved (tests).
     pub wake: Arc<Notify>,
