@@ -107,7 +107,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report { report: ReportCommand::Monthly { config, month, csv } } => {
             let settings = Settings::load(&config)?;
             let runtime = tokio::runtime::Runtime::new()?;
-            println!("{}", runtime.block_on(complaintd::report::monthly_on_demand(&settings, &month, csv.as_deref()))?);
+            println!(
+                "{}",
+                runtime.block_on(complaintd::report::monthly_on_demand(
+                    &settings,
+                    &month,
+                    csv.as_deref(),
+                    chrono::Utc::now()
+                ))?
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -488,9 +488,14 @@ pub fn sample_context() -> (Value, Value) {
     (report.context("2026-11-01 09:00", &["服务质量".into(), "内部投诉".into()]), digest.context("2026-11-23"))
 }
 
-/// `complaintd report monthly`: the month's figures as the mail's text part,
-/// and its CSV written to `csv` when asked.
-pub async fn monthly_on_demand(settings: &Settings, month: &str, csv: Option<&Path>) -> anyhow::Result<String> {
+/// `complaintd report monthly`: the month's figures as the mail's text part
+/// (generated at `now`), and its CSV written to `csv` when asked.
+pub async fn monthly_on_demand(
+    settings: &Settings,
+    month: &str,
+    csv: Option<&Path>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
     let (calendar, templates) = crate::app::load_parts(settings)?;
     let tz = calendar.tz();
     let period = Period::parse(month, tz)?;
@@ -503,8 +508,8 @@ pub async fn monthly_on_demand(settings: &Settings, month: &str, csv: Option<&Pa
     if let Some(path) = csv {
         std::fs::write(path, assessment.csv()).with_context(|| format!("writing {}", path.display()))?;
     }
-    let now = Utc::now().with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
-    let rendered = render_monthly(&templates, settings, &assessment, &now)?;
+    let generated = now.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    let rendered = render_monthly(&templates, settings, &assessment, &generated)?;
     Ok(format!("{}\n\n{}", rendered.subject, rendered.text))
 }
 

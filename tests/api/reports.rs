@@ -326,7 +326,7 @@ async fn a_month_of_tickets_is_assessed_once_and_mailed_to_channel_management() 
 
     // `complaintd report monthly` prints the same figures and writes the same CSV.
     let file = std::env::temp_dir().join(format!("{}-assessment.csv", desk.app.net.prefix));
-    let printed = monthly_on_demand(&desk.app.settings, "2026-11", Some(&file)).await.unwrap();
+    let printed = monthly_on_demand(&desk.app.settings, "2026-11", Some(&file), desk.app.clock.now()).await.unwrap();
     assert_eq!(std::fs::read(&file).unwrap(), csv);
     std::fs::remove_file(&file).unwrap();
     for line in mail[0].text.lines().filter(|l| l.contains("计入考核") || l.contains("及时率")) {
