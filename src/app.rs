@@ -12,6 +12,7 @@ use crate::config::{Secret, Settings};
 use crate::dispatch::Dispatcher;
 use crate::jobs::intake::IntakeWorker;
 use crate::jobs::outbox::{OutboxWorker, SentCopies};
+use crate::jobs::report::ReportWorker;
 use crate::jobs::sweep::SweepWorker;
 use crate::mail::smtp::Sender;
 use crate::store::Store;
@@ -26,6 +27,8 @@ pub struct App {
     pub sweep_wake: Arc<Notify>,
     /// Rings the outbox worker: intake and sweep ring it after each commit.
     pub outbox_wake: Arc<Notify>,
+    /// Rings the report worker: tests ring it after moving the clock.
+    pub report_wake: Arc<Notify>,
     /// IMAP password, resolved from the environment or the file.
     imap_password: String,
 }
@@ -68,6 +71,7 @@ impl App {
             sender,
             sweep_wake: Arc::new(Notify::new()),
             outbox_wake: Arc::new(Notify::new()),
+            report_wake: Arc::new(Notify::new()),
             imap_password,
         })
     }
@@ -108,6 +112,15 @@ impl App {
         }
     }
 
+    pub fn report_worker(&self, outbox_wake: Arc<Notify>) -> ReportWorker {
+        ReportWorker {
+            dispatcher: self.dispatcher.clone(),
+            store: self.store.clone(),
+            wake: self.report_wake.clone(),
+            outbox_wake,
+        }
+    }
+
     /// Runs every worker until `stop` turns true, then lets them finish
     /// their current step. Dropping the returned future aborts them all.
     pub async fn run(self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
@@ -115,6 +128,7 @@ impl App {
         let mut workers = tokio::task::JoinSet::new();
         workers.spawn(self.intake_worker(wake.clone()).run(stop.clone()));
         workers.spawn(self.sweep_worker(wake.clone()).run(stop.clone()));
+        workers.spawn(self.report_worker(wake.clone()).run(stop.clone()));
         workers.spawn(self.outbox_worker(wake).run(stop.clone()));
         info!("complaintd running");
         while let Some(ended) = workers.join_next().await {

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
 
 use serde::Deserialize;
 
@@ -30,6 +31,9 @@ pub struct Settings {
     /// The service stations mail is routed to.
     #[serde(default)]
     pub stations: Vec<Station>,
+    /// Report schedules, the assessment's categories, pre-report linking.
+    #[serde(default)]
+    pub reports: ReportSettings,
     /// Directory the config file was read from: relative paths in it are
     /// resolved against this, so the daemon can be started from anywhere.
     #[serde(skip)]
@@ -207,6 +211,60 @@ pub struct Station {
     pub manager: String,
 }
 
+/// Reports (PRODUCT.md §11) and how complaints are linked to pre-reports (§8).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// When the monthly assessment of the previous month goes to channel
+    /// management: a cron expression (sec min hour day month weekday
+    /// [year]) in the calendar's time zone.
+    pub monthly: String,
+    /// When each regional manager gets the digest of open and overdue tickets.
+    pub weekly: String,
+    /// A complaint links to a pre-report of the same station and service
+    /// order or phone filed at most this many days before.
+    pub link_days: u32,
+    /// A valid complaint counts against its station when its category
+    /// contains one of these words (seed 004: service quality, i.e. repair
+    /// quality and repair cycle, and internal complaints).
+    pub counted_categories: Vec<String>,
+    /// ... unless it also contains one of these (an internal complaint
+    /// about the call center is not the station's).
+    pub excluded_categories: Vec<String>,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect();
+        Self {
+            monthly: "0 0 9 1 * *".into(),
+            weekly: "0 0 9 * * Mon".into(),
+            link_days: 30,
+            counted_categories: words(&["服务质量", "维修质量", "维修周期", "内部投诉"]),
+            excluded_categories: words(&["呼叫中心"]),
+        }
+    }
+}
+
+impl ReportSettings {
+    /// The monthly schedule, checked at load.
+    pub fn monthly_schedule(&self) -> Result<cron::Schedule, cron::error::Error> {
+        cron::Schedule::from_str(&self.monthly)
+    }
+
+    /// The weekly schedule, checked at load.
+    pub fn weekly_schedule(&self) -> Result<cron::Schedule, cron::error::Error> {
+        cron::Schedule::from_str(&self.weekly)
+    }
+
+    /// Whether a complaint of this category counts in the assessment.
+    pub fn is_counted_category(&self, category: Option<&str>) -> bool {
+        let Some(category) = category else { return false };
+        self.counted_categories.iter().any(|w| category.contains(w.as_str()))
+            && !self.excluded_categories.iter().any(|w| category.contains(w.as_str()))
+    }
+}
+
 fn default_tls() -> TlsMode {
     TlsMode::Imaps
 }
@@ -282,6 +340,12 @@ impl Settings {
             if s.emails.is_empty() {
                 return Err((format!("stations[{i}].emails"), "a station needs an address".into()));
             }
+        }
+        if let Err(e) = self.reports.monthly_schedule() {
+            return Err(("reports.monthly".into(), format!("{:?}: {e}", self.reports.monthly)));
+        }
+        if let Err(e) = self.reports.weekly_schedule() {
+            return Err(("reports.weekly".into(), format!("{:?}: {e}", self.reports.weekly)));
         }
         if self.desk.call_center_senders.is_empty() {
             return Err(("desk.call_center_senders".into(), "nobody may send complaints".into()));

@@ -71,9 +71,7 @@ impl Dispatcher {
         match msg.kind {
             Kind::Complaint => self.complaint(tx, msg).await,
             Kind::Reply => self.reply(tx, msg).await,
-            Kind::PreReport => {
-                Ok(Disposition::Quarantined { ticket: None, reason: "pre-reports are not handled yet".into() })
-            }
+            Kind::PreReport => self.pre_report(tx, msg).await,
             Kind::AutoReply => self.auto_reply(tx, msg).await,
             Kind::Bounce => self.bounce(tx, msg).await,
             Kind::Unrecognized => self.unreadable(tx, msg, "unrecognized message").await,
@@ -89,13 +87,18 @@ impl Dispatcher {
     async fn complaint(&self, tx: &mut Tx, msg: &Parsed) -> anyhow::Result<Disposition> {
         let now = self.clock.now();
         if !self.settings.is_call_center(&msg.from) {
-            return Ok(Disposition::Quarantined {
-                ticket: None,
-                reason: format!("{} may not file complaints", msg.from),
-            });
+            let reason = match self.settings.station_by_address(&msg.from) {
+                Some(_) => format!(
+                    "{} is a station: it may only pre-report, to {} or with 投诉报备 in the subject",
+                    msg.from,
+                    self.settings.desk.pre_report_addresses.join(", ")
+                ),
+                None => format!("{} may not file complaints", msg.from),
+            };
+            return Ok(Disposition::Quarantined { ticket: None, reason });
         }
         if !msg.problems.is_empty() {
-            self.problem_reply(tx, msg, "problem", now).await?;
+            self.problem_reply(tx, msg, "problem", &msg.problems, now).await?;
             return Ok(Disposition::Quarantined { ticket: None, reason: msg.problems.join("; ") });
         }
         let Some(urgency) = msg.fields.urgency else {
@@ -110,6 +113,14 @@ impl Dispatcher {
         {
             return self.repeat(tx, open, station, msg).await;
         }
+        let pre_report = match &station {
+            Some(station) => {
+                let since = now - chrono::Duration::days(i64::from(self.settings.reports.link_days));
+                let (order, phone) = (msg.fields.service_order.as_deref(), msg.fields.phone.as_deref());
+                tx.pre_report_about(&station.code, order, phone, since).await?
+            }
+            None => None,
+        };
         let day = now.with_timezone(&self.calendar.tz()).date_naive();
         let number = tx.next_ticket_no(day).await?;
         let new = NewTicket {
@@ -128,13 +139,20 @@ impl Dispatcher {
             fields: serde_json::to_value(&msg.fields)?,
             source_message_id: msg.message_id.clone(),
             received_at: now,
-            pre_reported: false,
-            major: false,
-            linked_to: None,
+            // Linked to the station's pre-report: exempt from the assessment
+            // when not major and closed in time (seed 004, 投诉报备).
+            pre_reported: pre_report.is_some(),
+            major: pre_report.as_ref().is_some_and(|p| p.major),
+            linked_to: pre_report.as_ref().map(|p| p.number.clone()),
         };
         tx.insert_ticket(&new).await?;
         let mut ticket = tx.ticket(&number).await?.context("ticket just inserted")?;
         self.event(tx, &number, "received", Some(&msg.from), msg.message_id.as_deref(), None).await?;
+        if let Some(pre) = &pre_report {
+            self.event(tx, &number, "linked", None, None, Some(pre.number.as_str())).await?;
+            self.event(tx, &pre.number, "linked", Some(&msg.from), msg.message_id.as_deref(), Some(number.as_str()))
+                .await?;
+        }
         match &station {
             Some(station) => {
                 self.dispatch_to(tx, &mut ticket, station, msg, now).await?;
@@ -171,6 +189,84 @@ impl Dispatcher {
             }
         }
         Ok(Disposition::Handled { ticket: Some(number), note: "ticket created".into() })
+    }
+
+    /// A station's pre-report (投诉报备, PRODUCT.md §8): a ticket flagged
+    /// pre-reported, without deadlines (the station is the one acting), owned
+    /// on the desk's side by the station's regional manager, who receives
+    /// the station's later replies. The station gets the ticket number;
+    /// the manager is copied when the station did not copy them; a major
+    /// one goes to the supervisor too.
+    async fn pre_report(&self, tx: &mut Tx, msg: &Parsed) -> anyhow::Result<Disposition> {
+        let now = self.clock.now();
+        let Some(station) = self.settings.station_by_address(&msg.from).cloned() else {
+            return Ok(Disposition::Quarantined {
+                ticket: None,
+                reason: format!("pre-report from {}, which is no station's address (stations[].emails)", msg.from),
+            });
+        };
+        let mut problems = msg.problems.clone();
+        if let Some(named) = &msg.fields.station
+            && !named.eq_ignore_ascii_case(&station.code)
+        {
+            problems.push(format!("station: the form names {named}, but the sender is {}'s address", station.code));
+        }
+        if !problems.is_empty() {
+            self.problem_reply(tx, msg, "problem", &problems, now).await?;
+            return Ok(Disposition::Quarantined { ticket: None, reason: problems.join("; ") });
+        }
+        let day = now.with_timezone(&self.calendar.tz()).date_naive();
+        let number = tx.next_ticket_no(day).await?;
+        let major = msg.fields.major.unwrap_or(false);
+        let new = NewTicket {
+            number: number.clone(),
+            kind: "pre_report".into(),
+            status: Status::Open,
+            urgency: msg.fields.urgency.unwrap_or(crate::ticket::Urgency::Normal),
+            station: Some(station.code.clone()),
+            handler: station.manager.clone(),
+            subject: msg.subject.clone(),
+            complaint_no: msg.fields.complaint_no.clone(),
+            category: msg.fields.category.clone(),
+            customer_name: msg.fields.customer_name.clone(),
+            phone: msg.fields.phone.clone(),
+            service_order: msg.fields.service_order.clone(),
+            fields: serde_json::to_value(&msg.fields)?,
+            source_message_id: msg.message_id.clone(),
+            received_at: now,
+            pre_reported: true,
+            major,
+            linked_to: None,
+        };
+        tx.insert_ticket(&new).await?;
+        let ticket = tx.ticket(&number).await?.context("ticket just inserted")?;
+        self.event(tx, &number, "pre_reported", Some(&msg.from), msg.message_id.as_deref(), None).await?;
+        let manager_copied = msg.recipients.iter().any(|r| r.eq_ignore_ascii_case(&station.manager));
+        // The manager who was not copied gets the pre-report's files with the copy.
+        let (cc, files) =
+            if manager_copied { (vec![], vec![]) } else { (vec![station.manager.clone()], msg.attachments.clone()) };
+        let to = vec![msg.from.clone()];
+        self.send(
+            tx,
+            "prereport_ack",
+            &ticket,
+            Some(&station),
+            &json!({}),
+            to,
+            cc,
+            msg.message_id.clone(),
+            files,
+            true,
+        )
+        .await?;
+        if major {
+            let to = vec![self.settings.desk.supervisor.clone()];
+            let cc = vec![station.manager.clone()];
+            let files = msg.attachments.clone();
+            self.send(tx, "prereport_major", &ticket, Some(&station), &json!({}), to, cc, None, files, true).await?;
+            self.event(tx, &number, "major", None, None, Some(&self.settings.desk.supervisor)).await?;
+        }
+        Ok(Disposition::Handled { ticket: Some(number), note: "pre-report filed".into() })
     }
 
     /// The customer complained again about an open ticket: no new case, but
@@ -595,7 +691,6 @@ impl Dispatcher {
         Ok(Disposition::Handled { ticket: Some(ticket.number.clone()), note: "bounce: handler alerted".into() })
     }
 
-    /// Tells the sender what is wrong with the form, naming the fields.
     /// Quarantines a message nobody can act on (`msg.problems` say why).
     /// One of ours (the call center, a handler, a station) is told, so they
     /// can fix it; strangers and machines are not (no backscatter, no loops).
@@ -604,7 +699,7 @@ impl Dispatcher {
             || self.settings.station_by_address(&msg.from).is_some()
             || self.settings.desk.handlers.iter().any(|h| h.eq_ignore_ascii_case(&msg.from));
         if ours && !self.is_own_mail(msg) && !matches!(msg.kind, Kind::AutoReply | Kind::Bounce) {
-            self.problem_reply(tx, msg, "unreadable", self.clock.now()).await?;
+            self.problem_reply(tx, msg, "unreadable", &msg.problems, self.clock.now()).await?;
         }
         let reason =
             if msg.problems.is_empty() { reason.to_owned() } else { format!("{reason}: {}", msg.problems.join("; ")) };
@@ -612,10 +707,17 @@ impl Dispatcher {
     }
 
     /// Tells the sender what is wrong with their mail (template `template`).
-    async fn problem_reply(&self, tx: &mut Tx, msg: &Parsed, template: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+    async fn problem_reply(
+        &self,
+        tx: &mut Tx,
+        msg: &Parsed,
+        template: &str,
+        problems: &[String],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         let ctx = json!({
             "message": { "subject": msg.subject, "from": msg.from },
-            "problems": msg.problems,
+            "problems": problems,
         });
         let rendered = self.templates.render(template, &self.context(None, None, &ctx))?;
         let draft = Draft {
@@ -687,7 +789,8 @@ impl Dispatcher {
         self.enqueue(tx, key, Some(&ticket.number), name, &draft, not_before).await
     }
 
-    async fn enqueue(
+    /// Queues a rendered mail under `key` (unique: `false` when queued before).
+    pub(crate) async fn enqueue(
         &self,
         tx: &mut Tx,
         key: String,
@@ -799,6 +902,11 @@ impl Dispatcher {
             "reason": "",
             "alert": { "level": "", "milestone": "", "due": "", "overdue_hours": "0", "overdue": false },
             "repeat": { "description": "", "from": "" },
+            // The pre-report a complaint is linked to ("" when none).
+            "link": {
+                "number": ticket.filter(|t| t.kind == "complaint" && t.pre_reported)
+                    .and_then(|t| t.linked_to.as_ref()).map(|l| l.as_str()).unwrap_or(""),
+            },
         });
         if let (Value::Object(base), Value::Object(extra)) = (&mut ctx, extra) {
             for (k, v) in extra {
@@ -810,6 +918,7 @@ impl Dispatcher {
 
     /// A context with every key filled, for checking templates at start-up.
     pub fn sample_context() -> Value {
+        let (report, digest) = crate::report::sample_context();
         json!({
             "ticket": {
                 "number": "TS-20261120-0001", "urgency": "加急", "status": "open", "subject": "投诉转出",
@@ -833,6 +942,9 @@ impl Dispatcher {
             "reason": "sender not allowed",
             "alert": { "level": "escalation", "milestone": "首次回复", "due": "2026-11-20 17:30", "overdue_hours": "1.5", "overdue": true },
             "repeat": { "description": "客户再次来电", "from": "chenmin@hq.example.test" },
+            "link": { "number": "TS-20261118-0002" },
+            "report": report,
+            "digest": digest,
         })
     }
 }

@@ -10,8 +10,9 @@
 //!   all in the caller's transaction.
 //! - [`templates`]: operator-editable mail templates, checked at start-up.
 //! - [`mail`]: IMAP (with IDLE) in, SMTP out, composing messages.
+//! - [`report`]: the monthly assessment and the weekly digest, from tickets. Pure.
 //! - [`store`]: SQLite or PostgreSQL; idempotency by unique constraints.
-//! - [`jobs`]: the workers (intake, outbox), each a `try_step` loop.
+//! - [`jobs`]: the workers (intake, outbox, sweep, reports), each a `try_step` loop.
 //! - [`clock`]: injected time.
 //! - [`app`]: builds everything from the settings and runs the workers.
 
@@ -24,6 +25,7 @@ pub mod dispatch;
 pub mod intake;
 pub mod jobs;
 pub mod mail;
+pub mod report;
 pub mod store;
 pub mod templates;
 pub mod ticket;

@@ -45,6 +45,26 @@ enum Command {
         #[arg(long)]
         urgency: Urgency,
     },
+    /// Print a report's figures: `report monthly --month 2026-10 [--csv FILE]`.
+    Report {
+        #[command(subcommand)]
+        report: ReportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// The monthly assessment (考核), as mailed to channel management.
+    Monthly {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Also write the CSV attachment to this file.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,6 +104,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Deadline { config, received, urgency } => deadline(&config, &received, urgency),
+        Command::Report { report: ReportCommand::Monthly { config, month, csv } } => {
+            let settings = Settings::load(&config)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            println!(
+                "{}",
+                runtime.block_on(complaintd::report::monthly_on_demand(
+                    &settings,
+                    &month,
+                    csv.as_deref(),
+                    chrono::Utc::now()
+                ))?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

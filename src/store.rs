@@ -17,10 +17,12 @@ use crate::ticket::{Status, Ticket, TicketNo, Urgency};
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_outbox_in_doubt.sql")),
+    (3, include_str!("../migrations/sqlite/0003_reports.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_outbox_in_doubt.sql")),
+    (3, include_str!("../migrations/postgres/0003_reports.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -555,6 +557,8 @@ impl Store {
         on_pool!(self, |p| p.close().await)
     }
 }
+
+mod reports;
 
 fn split_recipients(s: &str) -> Vec<String> {
     s.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect()

@@ -26,6 +26,10 @@ pub const REQUIRED: &[&str] = &[
     "supervisor",
     "repeat",
     "bounce",
+    "prereport_ack",
+    "prereport_major",
+    "monthly",
+    "digest",
 ];
 
 #[derive(Debug, thiserror::Error)]

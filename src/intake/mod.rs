@@ -137,6 +137,10 @@ pub struct Parsed {
     /// Message-IDs from In-Reply-To and References, newest first.
     #[serde(skip)]
     pub references: Vec<String>,
+    /// To and Cc addresses, lowercased: whether a pre-report copied its
+    /// regional manager.
+    #[serde(skip)]
+    pub recipients: Vec<String>,
 }
 
 impl Parsed {
@@ -159,6 +163,7 @@ impl Parsed {
             problems: vec![reason.to_owned()],
             reply_text: String::new(),
             references: Vec::new(),
+            recipients: Vec::new(),
         }
     }
 }
@@ -206,6 +211,14 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
         problems: Vec::new(),
         reply_text: String::new(),
         references,
+        recipients: message
+            .to()
+            .into_iter()
+            .chain(message.cc())
+            .flat_map(|a| a.iter())
+            .filter_map(|a| a.address())
+            .map(|a| a.trim().to_lowercase())
+            .collect(),
     };
 
     if classify::is_bounce(&message, &parsed.from) {

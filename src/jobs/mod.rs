@@ -2,6 +2,7 @@
 
 pub mod intake;
 pub mod outbox;
+pub mod report;
 pub mod sweep;
 
 use std::time::Duration;

@@ -125,6 +125,7 @@ pub struct TestApp {
     pub store: Store,
     sweep_wake: Arc<Notify>,
     outbox_wake: Arc<Notify>,
+    report_wake: Arc<Notify>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -166,10 +167,11 @@ pub async fn spawn_app() -> TestApp {
 async fn start(net: Network, settings: Settings, clock: Clock) -> TestApp {
     let app = App::build(settings.clone(), clock.clone()).await.expect("app builds");
     let store = app.store.clone();
-    let (sweep_wake, outbox_wake) = (app.sweep_wake.clone(), app.outbox_wake.clone());
+    let (sweep_wake, outbox_wake, report_wake) =
+        (app.sweep_wake.clone(), app.outbox_wake.clone(), app.report_wake.clone());
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(app.run(stop_rx));
-    TestApp { net, settings, clock, store, sweep_wake, outbox_wake, stop, task: Some(task) }
+    TestApp { net, settings, clock, store, sweep_wake, outbox_wake, report_wake, stop, task: Some(task) }
 }
 
 impl TestApp {
@@ -189,6 +191,7 @@ impl TestApp {
         self.clock.set(at.with_timezone(&Utc));
         self.sweep_wake.notify_one();
         self.outbox_wake.notify_one();
+        self.report_wake.notify_one();
     }
 
     /// A second instance on the same network, database and clock.
@@ -236,6 +239,8 @@ pub struct Received {
     pub cc: Vec<String>,
     pub text: String,
     pub headers: Vec<(String, String)>,
+    /// The whole message, for reading its parts and attachments.
+    pub raw: Vec<u8>,
 }
 
 impl Received {
@@ -258,6 +263,7 @@ fn read(raw: Vec<u8>) -> Received {
         cc: addresses(m.cc()),
         text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
         headers,
+        raw: raw.clone(),
     }
 }
 
@@ -331,6 +337,31 @@ pub fn complaint_mail(from: &str, to: &str, message_id: &str, form: &str) -> Vec
 pub const FORM_BJ01: &str = "投诉单号：HC20261116001\n紧急程度：加急\n投诉分类：服务类-服务质量-维修周期\n\
 服务站：BJ01 北京海淀服务站\n客户姓名：马丽\n联系电话：13900002222\n服务单号：SO-2026-110001\n\
 产品型号：超翔 E500\n所在地区：北京市海淀区\n投诉内容：报修后五天无人联系。\n客户诉求：尽快上门。\n受理人：刘嘉\n";
+
+/// A pre-report form mail as a station writes it: `to` in the headers (the
+/// pre-report address), `cc` maybe the regional manager.
+pub fn pre_report_mail(from: &str, to: &str, cc: Option<&str>, message_id: &str, form: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    let cc = cc.map(|c| format!("Cc: {c}\r\n")).unwrap_or_default();
+    format!(
+        "From: {from}\r\nTo: {to}\r\n{cc}Subject: =?utf-8?B?{}?=\r\nDate: Mon, 16 Nov 2026 10:30:00 +0800\r\n\
+         Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        b64("投诉报备"),
+        b64(form)
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).expect("ascii"))
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    )
+    .into_bytes()
+}
+
+/// The pre-report of `samples/pre-report.eml` (GZ03, not major).
+pub const PRE_REPORT_GZ03: &str = "投诉报备表\n服务站：GZ03\n报备人：林工\n客户姓名：郑洁\n联系电话：13700004444\n\
+服务单号：SO-2026-110003\n投诉内容：上门超时两小时，客户不满。\n已采取措施：已致歉并改约今日下午。\n是否重大投诉：否\n";
 
 /// A reply as a station's or handler's mail client writes it.
 pub fn reply_mail(from: &str, to: &str, message_id: &str, in_reply_to: &str, subject: &str, text: &str) -> Vec<u8> {

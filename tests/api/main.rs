@@ -7,4 +7,6 @@ mod helpers;
 mod instances;
 mod lifecycle;
 mod outages;
+mod prereports;
+mod reports;
 mod walking_skeleton;
