@@ -14,11 +14,13 @@
 //! - [`jobs`]: the workers (intake, outbox), each a `try_step` loop.
 //! - [`clock`]: injected time.
 //! - [`app`]: builds everything from the settings and runs the workers.
+//! - [`console`]: the operator's `complaintd tickets …` (list, show, actions).
 
 pub mod app;
 pub mod calendar;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod deadline;
 pub mod dispatch;
 pub mod intake;

@@ -25,6 +25,7 @@ pub const REQUIRED: &[&str] = &[
     "supervisor",
     "repeat",
     "bounce",
+    "operator",
 ];
 
 #[derive(Debug, thiserror::Error)]

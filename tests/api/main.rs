@@ -5,4 +5,5 @@
 mod faults;
 mod helpers;
 mod lifecycle;
+mod operator;
 mod walking_skeleton;

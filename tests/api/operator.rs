@@ -1,0 +1,244 @@
+//! The operator's tools, as the operator uses them: the real `complaintd`
+//! binary (`tickets …`, `check-config`) against the test's database and a
+//! config file the test writes, while a daemon runs; mail read back from the
+//! real inboxes.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use complaintd::ticket::{Status, TicketNo};
+
+use crate::helpers::*;
+
+/// What a run of the binary printed, and whether it succeeded.
+struct Output {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `complaintd ARGS` to completion off the async workers.
+async fn complaintd(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(env!("CARGO_BIN_EXE_complaintd"))
+            .args(&args)
+            .env_remove("COMPLAINTD_DATABASE_URL")
+            .output()
+            .expect("complaintd runs");
+        Output {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .expect("complaintd finished")
+}
+
+/// A daemon with one complaint filed, and the operator's config for it.
+struct Desk {
+    app: TestApp,
+    config: PathBuf,
+    handler: String,
+    desk: String,
+}
+
+impl Desk {
+    async fn new() -> Self {
+        let app = spawn_app().await;
+        let config = private_config(&app.net.prefix, &app.settings.database.url);
+        let (handler, desk) = (app.net.hq("liujia"), app.net.hq("complaints"));
+        Self { app, config, handler, desk }
+    }
+
+    /// Files `form` as complaint `n` and waits until it is handled.
+    async fn file(&self, n: usize, form: &str) -> TicketNo {
+        let id = format!("{}.c{n}@hq.example.test", self.app.net.prefix);
+        smtp_send(&self.handler, &[&self.desk], &complaint_mail(&self.handler, &self.desk, &id, form)).await;
+        wait_for_folder(&self.desk, "Handled", n).await;
+        let tickets = self.app.store.tickets(None, None).await.expect("tickets");
+        tickets.first().expect("a ticket").number.clone()
+    }
+
+    /// `complaintd tickets ARGS` at the daemon's (manual) time.
+    async fn tickets(&self, args: &[&str]) -> Output {
+        self.tickets_at(&self.app.clock.now().to_rfc3339(), args).await
+    }
+
+    async fn tickets_at(&self, now: &str, args: &[&str]) -> Output {
+        let mut all: Vec<String> = vec!["tickets".into()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        all.extend(["--config".into(), self.config.display().to_string(), "--now".into(), now.into()]);
+        complaintd(all).await
+    }
+
+    async fn ticket(&self, number: &TicketNo) -> complaintd::ticket::Ticket {
+        self.app.store.ticket(number).await.expect("db").expect("ticket")
+    }
+}
+
+fn assert_ok(out: &Output) {
+    assert!(out.ok, "complaintd failed\nstdout: {}\nstderr: {}", out.stdout, out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_and_show_tell_the_operator_where_each_ticket_stands() {
+    let mut d = Desk::new().await;
+    let number = d.file(1, FORM_BJ01).await;
+    let station = d.app.net.station("BJ01");
+    wait_for_mail(&station, 1, |m| m.subject.contains("投诉转出")).await;
+
+    let out = d.tickets(&["list"]).await;
+    assert_ok(&out);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("TICKET"), "{}", out.stdout);
+    let row = lines.iter().find(|l| l.starts_with(number.as_str())).expect("the ticket's row");
+    for cell in ["BJ01", "expedited", "open", "2026-11-16 09:30", "reply 2026-11-17 09:30"] {
+        assert!(row.contains(cell), "{cell} missing in {row}");
+    }
+    assert!(!row.contains("OVERDUE"), "{row}");
+    assert!(d.tickets(&["list", "--station", "sh02"]).await.stdout.contains("0 ticket(s)"));
+    assert!(d.tickets(&["list", "--status", "open", "--station", "bj01"]).await.stdout.contains(number.as_str()));
+    let bad = d.tickets(&["list", "--status", "pending"]).await;
+    assert!(!bad.ok && bad.stderr.contains("--status \"pending\""), "{}", bad.stderr);
+
+    // A day later the reply is overdue: marked in the table and found by --overdue.
+    let tomorrow = "2026-11-17T10:00:00+08:00";
+    assert!(d.tickets(&["list", "--overdue"]).await.stdout.contains("0 ticket(s)"));
+    let late = d.tickets_at(tomorrow, &["list", "--overdue"]).await;
+    assert!(late.stdout.lines().any(|l| l.starts_with(number.as_str()) && l.ends_with("OVERDUE")), "{}", late.stdout);
+    let json: serde_json::Value =
+        serde_json::from_str(&d.tickets_at(tomorrow, &["list", "--json"]).await.stdout).expect("list --json");
+    assert_eq!(json[0]["ticket"], number.as_str());
+    assert_eq!(json[0]["overdue"], true);
+
+    // The timeline: the complaint in, the events, the forward and the ack out and sent.
+    let handler = d.handler.clone();
+    wait_for_mail(&handler, 1, |m| m.subject.contains("已受理")).await;
+    let show = d.tickets(&["show", number.as_str()]).await;
+    assert_ok(&show);
+    let text = &show.stdout;
+    for needle in [
+        "BJ01 北京海淀服务站",
+        "reply          2026-11-17 09:30  open",
+        "close          2026-11-19 09:30  open",
+        "extension cap  2026-11-23 09:30",
+        "Planned alerts",
+        &format!("in    complaint from {handler}: handled"),
+        &format!("event received by {handler}"),
+        "event forwarded: BJ01",
+        "投诉转出-马丽（加急）",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing in\n{text}");
+    }
+    assert!(
+        text.lines().filter(|l| l.contains(" out ") && l.contains("[sent 2026-11-16 09:30]")).count() >= 2,
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&d.tickets(&["show", number.as_str(), "--json"]).await.stdout).expect("show --json");
+    assert_eq!(json["status"], "open");
+    assert_eq!(json["deadlines"][0]["due"], "2026-11-17T09:30:00+08:00");
+    let types: Vec<&str> = json["timeline"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"in"));
+    assert!(types.contains(&"event") && types.contains(&"out"), "{types:?}");
+
+    let missing = d.tickets(&["show", "TS-20261116-9999"]).await;
+    assert!(!missing.ok && missing.stderr.contains("no ticket TS-20261116-9999"), "{}", missing.stderr);
+    let garbage = d.tickets(&["show", "TS-1"]).await;
+    assert!(!garbage.ok && garbage.stderr.contains("not a ticket number"), "{}", garbage.stderr);
+    d.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_actions_work_like_replies_and_reach_the_inboxes() {
+    let mut d = Desk::new().await;
+    let number = d.file(1, FORM_BJ01).await;
+    let (bj01, sh02) = (d.app.net.station("BJ01"), d.app.net.station("SH02"));
+    let handler = d.handler.clone();
+    wait_for_mail(&bj01, 1, |m| m.subject.contains("投诉转出")).await;
+
+    // Reassign: SH02 gets the complaint, the handler an ack, BJ01 a notice;
+    // the running daemon sends them without being woken.
+    d.app.set_local_time("2026-11-16 10:00");
+    assert_ok(&d.tickets(&["reassign", number.as_str(), "--station", "sh02", "--note", "地址在上海"]).await);
+    let forward = wait_for_mail(&sh02, 1, |m| m.subject.contains("投诉转出")).await;
+    assert!(forward[0].text.contains("请于 2026-11-17 10:00 前回复"), "{}", forward[0].text);
+    assert!(forward[0].cc.contains(&handler));
+    wait_for_mail(&handler, 1, |m| m.subject.contains("已受理") && m.text.contains("SH02")).await;
+    let notice = wait_for_mail(&bj01, 1, |m| m.subject.contains("操作员已改派给 SH02")).await;
+    assert!(notice[0].text.contains("地址在上海"), "{}", notice[0].text);
+    let t = d.ticket(&number).await;
+    assert_eq!((t.station.as_deref(), t.status), (Some("SH02"), Status::Open));
+    let events = d.app.store.events(&number).await.unwrap();
+    let reassign = events.iter().find(|e| e.kind == "operator:reassign").expect("recorded");
+    assert!(reassign.actor.as_deref().unwrap_or("").starts_with("operator"), "{reassign:?}");
+    let same = d.tickets(&["reassign", number.as_str(), "--station", "SH02"]).await;
+    assert!(!same.ok && same.stderr.contains("already with SH02"), "{}", same.stderr);
+    let unknown = d.tickets(&["reassign", number.as_str(), "--station", "XX9"]).await;
+    assert!(!unknown.ok && unknown.stderr.contains("unknown station"), "{}", unknown.stderr);
+
+    // Extend: past the cap refused (nothing changes), within it granted and
+    // announced to the station; a second time only with --force.
+    let past = d.tickets(&["extend", number.as_str(), "--until", "2026-12-01 18:00"]).await;
+    assert!(!past.ok && past.stderr.contains("--force"), "{}", past.stderr);
+    assert!(!d.ticket(&number).await.extended);
+    assert_ok(&d.tickets(&["extend", number.as_str(), "--until", "2026-11-20 18:00"]).await);
+    let ext = wait_for_mail(&sh02, 1, |m| m.subject.contains("操作员已延期至 2026-11-20 18:00")).await;
+    assert!(ext[0].cc.contains(&handler) && ext[0].text.contains("结案期限：2026-11-23 10:00"), "{}", ext[0].text);
+    let again = d.tickets(&["extend", number.as_str(), "--until", "2026-11-23 10:00"]).await;
+    assert!(!again.ok && again.stderr.contains("已延期一次"), "{}", again.stderr);
+    assert_ok(&d.tickets(&["extend", number.as_str(), "--until", "2026-12-01 18:00", "--force"]).await);
+    let t = d.ticket(&number).await;
+    let local = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.unwrap().with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d %H:%M").to_string()
+    };
+    assert_eq!((local(t.result_due), local(t.close_due)), ("2026-12-01 18:00".into(), "2026-12-01 18:00".into()));
+
+    // Close as invalid with a note: the handler is told, the follow-up is planned.
+    assert_ok(&d.tickets(&["close", number.as_str(), "--invalid", "--note", "客户撤诉"]).await);
+    let closed = wait_for_mail(&handler, 1, |m| m.subject.contains("操作员已结案（无效）")).await;
+    assert!(closed[0].text.contains("客户撤诉"), "{}", closed[0].text);
+    let t = d.ticket(&number).await;
+    assert_eq!((t.status, t.valid), (Status::Closed, Some(false)));
+    let twice = d.tickets(&["close", number.as_str()]).await;
+    assert!(!twice.ok && twice.stderr.contains("is closed"), "{}", twice.stderr);
+    let outbox = d.app.store.outbox(Some(&number)).await.unwrap();
+    assert!(outbox.iter().any(|m| m.key.contains(":followup:") && m.sent_at.is_none()));
+
+    // Reopen: the handler is told and the follow-up withdrawn.
+    assert_ok(&d.tickets(&["reopen", number.as_str()]).await);
+    wait_for_mail(&handler, 1, |m| m.subject.contains("操作员已重新打开")).await;
+    let t = d.ticket(&number).await;
+    assert_eq!((t.status, t.valid, t.closed_at), (Status::Open, None, None));
+    assert!(d.app.store.outbox(Some(&number)).await.unwrap().iter().all(|m| !m.key.contains(":followup:")));
+    let open = d.tickets(&["reopen", number.as_str()]).await;
+    assert!(!open.ok && open.stderr.contains("not closed"), "{}", open.stderr);
+
+    // The timeline shows what the operator did.
+    let show = d.tickets(&["show", number.as_str()]).await.stdout;
+    for kind in ["operator:reassign", "operator:extension", "operator:close", "operator:reopen"] {
+        assert!(show.contains(kind), "{kind} missing in\n{show}");
+    }
+    d.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unrouted_complaint_is_routed_by_reassign_as_the_handler_is_told() {
+    let mut d = Desk::new().await;
+    let form = FORM_BJ01.replace("服务站：BJ01 北京海淀服务站\n", "").replace("北京市海淀区", "内蒙古呼和浩特");
+    let number = d.file(1, &form).await;
+    let unrouted = wait_for_mail(&d.handler, 1, |m| m.subject.contains("无法分派")).await;
+    let hint = format!("complaintd tickets reassign {number} --station");
+    assert!(unrouted[0].text.contains(&hint), "{}", unrouted[0].text);
+    assert_eq!(d.ticket(&number).await.status, Status::Unrouted);
+    assert!(d.tickets(&["list", "--status", "unrouted"]).await.stdout.contains(number.as_str()));
+
+    assert_ok(&d.tickets(&["reassign", number.as_str(), "--station", "CD04"]).await);
+    let cd04 = d.app.net.station("CD04");
+    wait_for_mail(&cd04, 1, |m| m.subject.contains(number.as_str()) && m.subject.contains("投诉转出")).await;
+    let t = d.ticket(&number).await;
+    assert_eq!((t.station.as_deref(), t.status), (Some("CD04"), Status::Open));
+    assert!(t.reply_due.is_some());
+    d.app.stop().await;
+}
