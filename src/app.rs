@@ -1,8 +1,10 @@
 //! Builds the daemon from its settings and runs its workers until stopped.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
@@ -14,6 +16,7 @@ use crate::jobs::intake::IntakeWorker;
 use crate::jobs::outbox::OutboxWorker;
 use crate::jobs::sweep::SweepWorker;
 use crate::mail::smtp::Sender;
+use crate::metrics::{Endpoint, Metrics, Worker};
 use crate::store::Store;
 use crate::templates::Templates;
 
@@ -26,6 +29,11 @@ pub struct App {
     pub sweep_wake: Arc<Notify>,
     /// Rings the outbox worker: intake and sweep ring it after each commit.
     pub outbox_wake: Arc<Notify>,
+    /// What the workers count, served by the metrics endpoint.
+    pub metrics: Arc<Metrics>,
+    /// The metrics endpoint's socket, bound at build so a taken port stops
+    /// the start; `None` without a `[metrics]` section.
+    metrics_listener: Option<TcpListener>,
     /// IMAP password, resolved from the environment or the file.
     imap_password: String,
 }
@@ -59,6 +67,10 @@ impl App {
         let sender = Sender::new(&settings.smtp, smtp_password, smtp_ca)?;
         let imap_password = password(settings.mailbox.password_env.as_deref(), settings.mailbox.password.as_deref())
             .context("mailbox: no password (set mailbox.password_env or mailbox.password)")?;
+        let metrics_listener = match &settings.metrics {
+            Some(m) => Some(TcpListener::bind(m.listen).await.with_context(|| format!("metrics.listen {}", m.listen))?),
+            None => None,
+        };
         let dispatcher = Arc::new(Dispatcher::new(settings, calendar, templates, clock)?);
         Ok(Self {
             dispatcher,
@@ -66,8 +78,15 @@ impl App {
             sender,
             sweep_wake: Arc::new(Notify::new()),
             outbox_wake: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::default()),
+            metrics_listener,
             imap_password,
         })
+    }
+
+    /// Where the metrics endpoint listens (its port, when configured as 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn intake_worker(&self, outbox_wake: Arc<Notify>) -> IntakeWorker {
@@ -76,6 +95,7 @@ impl App {
             store: self.store.clone(),
             password: self.imap_password.clone(),
             outbox_wake,
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -86,6 +106,7 @@ impl App {
             clock: self.dispatcher.clock.clone(),
             wake,
             parallel: self.dispatcher.settings.smtp.pool_size as usize,
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -100,16 +121,25 @@ impl App {
 
     /// Runs every worker until `stop` turns true, then lets them finish
     /// their current step.
-    pub async fn run(self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub async fn run(mut self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         let wake = self.outbox_wake.clone();
-        let intake = tokio::spawn(self.intake_worker(wake.clone()).run(stop.clone()));
-        let sweep = tokio::spawn(self.sweep_worker(wake.clone()).run(stop.clone()));
-        let outbox = tokio::spawn(self.outbox_worker(wake).run(stop.clone()));
+        let m = &self.metrics;
+        let intake = tokio::spawn(m.track(Worker::Intake, self.intake_worker(wake.clone()).run(stop.clone())));
+        let sweep = tokio::spawn(m.track(Worker::Sweep, self.sweep_worker(wake.clone()).run(stop.clone())));
+        let outbox = tokio::spawn(m.track(Worker::Outbox, self.outbox_worker(wake).run(stop.clone())));
+        let endpoint = self.metrics_listener.take().map(|listener| {
+            let endpoint =
+                Endpoint { metrics: m.clone(), store: self.store.clone(), clock: self.dispatcher.clock.clone() };
+            tokio::spawn(endpoint.serve(listener, stop.clone()))
+        });
         info!("complaintd running");
         for (name, task) in [("intake", intake), ("sweep", sweep), ("outbox", outbox)] {
             if let Err(e) = task.await {
                 warn!(worker = name, error = %e, "worker ended abnormally");
             }
+        }
+        if let Some(task) = endpoint {
+            let _ = task.await;
         }
         self.store.close().await;
         Ok(())

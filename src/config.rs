@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::calendar::CalendarSettings;
 use crate::deadline::DeadlinePolicy;
+use crate::metrics::MetricsSettings;
 
 /// Everything the daemon and the CLI need, as written in the config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +31,9 @@ pub struct Settings {
     /// The service stations mail is routed to.
     #[serde(default)]
     pub stations: Vec<Station>,
+    /// The local `/metrics` and `/health` endpoint; none when absent.
+    #[serde(default)]
+    pub metrics: Option<MetricsSettings>,
     /// Directory the config file was read from: relative paths in it are
     /// resolved against this, so the daemon can be started from anywhere.
     #[serde(skip)]
@@ -197,8 +201,9 @@ fn default_pool() -> u32 {
 /// A config file that cannot be used, naming the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    /// The I/O error is in the message, not a `source`: `{:#}` would say it twice.
+    #[error("{path}: cannot read: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {key}: {message}")]
@@ -208,8 +213,7 @@ pub enum ConfigError {
 impl Settings {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.to_owned(), error })?;
         let mut settings: Settings =
             toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
         // Lets the demo and operators point one config at another database.

@@ -14,6 +14,7 @@
 //! - [`jobs`]: the workers (intake, outbox), each a `try_step` loop.
 //! - [`clock`]: injected time.
 //! - [`app`]: builds everything from the settings and runs the workers.
+//! - [`metrics`]: counters, and the local `/metrics` and `/health` endpoint.
 //! - [`console`]: the operator's `complaintd tickets …` (list, show, actions).
 
 pub mod app;
@@ -26,6 +27,7 @@ pub mod dispatch;
 pub mod intake;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
 pub mod store;
 pub mod templates;
 pub mod ticket;

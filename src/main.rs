@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use chrono::DateTime;
@@ -123,6 +124,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // The daemon's log says why it stopped (one JSON line with json logs).
+        Err(e) if LOGGING.load(Ordering::Relaxed) => {
+            tracing::error!(error = %format!("{e:#}"), "complaintd stopped");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("complaintd: {e:#}");
             ExitCode::FAILURE
@@ -205,7 +211,11 @@ async fn tickets_command(console: &Console, command: TicketsCommand) -> anyhow::
     Ok(console.act(&ticket_no(&number)?, &action, note.as_deref()).await?)
 }
 
+/// Whether errors go to the log (the daemon) or plainly to stderr (the tools).
+static LOGGING: AtomicBool = AtomicBool::new(false);
+
 fn init_logging() {
+    LOGGING.store(true, Ordering::Relaxed);
     let filter = tracing_subscriber::EnvFilter::try_from_env("COMPLAINTD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -214,6 +224,8 @@ fn init_logging() {
     } else {
         builder.init();
     }
+    // A panic is logged like everything else (one JSON line with json logs).
+    std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
 }
 
 async fn shutdown_signal() {

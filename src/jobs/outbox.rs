@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use crate::clock::Clock;
 use crate::jobs::pause;
 use crate::mail::smtp::Sender;
+use crate::metrics::Metrics;
 use crate::store::{PendingMail, Store};
 
 /// A claimed row belongs to this instance for this long.
@@ -30,6 +31,8 @@ pub struct OutboxWorker {
     pub wake: Arc<Notify>,
     /// Parallel submissions (the SMTP pool size).
     pub parallel: usize,
+    /// Counts mail accepted and attempts failed.
+    pub metrics: Arc<Metrics>,
 }
 
 impl OutboxWorker {
@@ -87,11 +90,13 @@ impl OutboxWorker {
     async fn send_one(&self, mail: PendingMail) -> anyhow::Result<bool> {
         match self.sender.send(&mail.envelope_from, &mail.recipients, &mail.body).await {
             Ok(()) => {
+                self.metrics.outbox_sent();
                 self.store.mark_sent(mail.id, self.clock.now()).await?;
                 info!(key = %mail.key, to = ?mail.recipients, "outbox: sent");
                 Ok(true)
             }
             Err(e) => {
+                self.metrics.outbox_failed();
                 let gave_up = e.is_permanent() || mail.attempts >= MAX_ATTEMPTS;
                 let retry_in = if gave_up {
                     chrono::Duration::days(3650)

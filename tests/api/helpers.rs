@@ -153,6 +153,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub clock: Clock,
     pub store: Store,
+    /// Where `/metrics` and `/health` answer, when `[metrics]` is set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     sweep_wake: Arc<Notify>,
     outbox_wake: Arc<Notify>,
     stop: watch::Sender<bool>,
@@ -161,8 +163,14 @@ pub struct TestApp {
 
 /// Starts a daemon on a private network, at `now` on a manual clock.
 pub async fn spawn_app_at(now: DateTime<Utc>) -> TestApp {
+    spawn_app_with(now, |_| {}).await
+}
+
+/// Like `spawn_app_at`, with the test's own changes to the settings.
+pub async fn spawn_app_with(now: DateTime<Utc>, edit: impl FnOnce(&mut Settings)) -> TestApp {
     let prefix = unique_prefix();
-    let settings = test_settings(&prefix).await;
+    let mut settings = test_settings(&prefix).await;
+    edit(&mut settings);
     start(Network { prefix }, settings, Clock::manual(now)).await
 }
 
@@ -175,10 +183,11 @@ pub async fn spawn_app() -> TestApp {
 async fn start(net: Network, settings: Settings, clock: Clock) -> TestApp {
     let app = App::build(settings.clone(), clock.clone()).await.expect("app builds");
     let store = app.store.clone();
+    let metrics_addr = app.metrics_addr();
     let (sweep_wake, outbox_wake) = (app.sweep_wake.clone(), app.outbox_wake.clone());
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(app.run(stop_rx));
-    TestApp { net, settings, clock, store, sweep_wake, outbox_wake, stop, task: Some(task) }
+    TestApp { net, settings, clock, store, metrics_addr, sweep_wake, outbox_wake, stop, task: Some(task) }
 }
 
 impl TestApp {

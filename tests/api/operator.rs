@@ -242,3 +242,103 @@ async fn an_unrouted_complaint_is_routed_by_reassign_as_the_handler_is_told() {
     assert!(t.reply_due.is_some());
     d.app.stop().await;
 }
+
+/// GETs (or `method`s) `path` from the metrics endpoint: status and body.
+async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("endpoint accepts");
+    let request = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request sent");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("response read");
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|n| n.parse().ok())
+        .expect("Content-Length");
+    assert_eq!(length, body.len(), "{response}");
+    (status, body.to_owned())
+}
+
+/// The value of one sample line of a Prometheus exposition.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{series} missing in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_and_health_are_served_over_http_while_the_daemon_runs() {
+    let start = "2026-11-16T01:30:00Z".parse().expect("date");
+    let mut app = spawn_app_with(start, |s| {
+        s.metrics = Some(complaintd::metrics::MetricsSettings { listen: "127.0.0.1:0".parse().expect("addr") });
+    })
+    .await;
+    let addr = app.metrics_addr.expect("endpoint bound");
+
+    // Healthy once the workers run and the database answers.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let health = loop {
+        let (status, body) = http(addr, "GET", "/health").await;
+        if status == 200 || tokio::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(health.0, 200, "{}", health.1);
+    let json: serde_json::Value = serde_json::from_str(&health.1).expect("health is JSON");
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["workers"]["intake"], true);
+
+    // A complaint in, two mails out.
+    let (handler, desk) = (app.net.hq("liujia"), app.net.hq("complaints"));
+    let id = format!("{}.m1@hq.example.test", app.net.prefix);
+    smtp_send(&handler, &[&desk], &complaint_mail(&handler, &desk, &id, FORM_BJ01)).await;
+    wait_for_mail(&handler, 1, |m| m.subject.contains("已受理")).await;
+    wait_for_mail(&app.net.station("BJ01"), 1, |m| m.subject.contains("投诉转出")).await;
+    let (status, text) = http(addr, "GET", "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(sample(&text, "complaintd_mail_in_total{kind=\"complaint\",outcome=\"handled\"}"), 1.0);
+    assert_eq!(sample(&text, "complaintd_mail_in_total{kind=\"reply\",outcome=\"handled\"}"), 0.0);
+    assert_eq!(sample(&text, "complaintd_tickets{status=\"open\"}"), 1.0);
+    assert_eq!(sample(&text, "complaintd_tickets{status=\"closed\"}"), 0.0);
+    assert_eq!(sample(&text, "complaintd_tickets_overdue"), 0.0);
+    assert_eq!(sample(&text, "complaintd_outbox_sent_total"), 2.0);
+    assert_eq!(sample(&text, "complaintd_outbox_failed_total"), 0.0);
+    assert_eq!(sample(&text, "complaintd_outbox_unsent"), 0.0);
+    assert_eq!(sample(&text, "complaintd_imap_state{state=\"reconnecting\"}"), 0.0);
+    let up = sample(&text, "complaintd_imap_state{state=\"idle\"}")
+        + sample(&text, "complaintd_imap_state{state=\"connected\"}");
+    assert_eq!(up, 1.0, "{text}");
+    assert_eq!(sample(&text, "complaintd_worker_up{worker=\"outbox\"}"), 1.0);
+
+    // The next morning the reply is overdue.
+    app.set_local_time("2026-11-17 10:00");
+    let (_, text) = http(addr, "GET", "/metrics").await;
+    assert_eq!(sample(&text, "complaintd_tickets_overdue"), 1.0);
+
+    assert_eq!(http(addr, "GET", "/nothing").await.0, 404);
+    assert_eq!(http(addr, "POST", "/metrics").await.0, 405);
+    assert_eq!(http(addr, "BREW /metrics", "HTCPCP/1.0").await.0, 400);
+
+    // Without running workers the same endpoint says unavailable.
+    app.stop().await;
+    let idle = complaintd::metrics::Endpoint {
+        metrics: std::sync::Arc::new(complaintd::metrics::Metrics::default()),
+        store: complaintd::store::Store::connect(&app.settings.database.url, &root()).await.expect("db"),
+        clock: app.clock.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(idle.serve(listener, stop_rx));
+    let (status, body) = http(addr, "GET", "/health").await;
+    assert_eq!(status, 503, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("health is JSON");
+    assert_eq!((json["status"].as_str(), json["database"].as_str()), (Some("unavailable"), Some("ok")));
+    let _ = stop.send(true);
+    server.await.expect("endpoint stops");
+}
