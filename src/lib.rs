@@ -15,6 +15,7 @@
 //! - [`clock`]: injected time.
 //! - [`app`]: builds everything from the settings and runs the workers.
 //! - [`metrics`]: counters, and the local `/metrics` and `/health` endpoint.
+//! - [`preflight`]: `complaintd check-config`, each finding naming file and key.
 //! - [`console`]: the operator's `complaintd tickets …` (list, show, actions).
 
 pub mod app;
@@ -28,6 +29,7 @@ pub mod intake;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
+pub mod preflight;
 pub mod store;
 pub mod templates;
 pub mod ticket;

@@ -48,6 +48,14 @@ enum Command {
         #[arg(long)]
         urgency: Urgency,
     },
+    /// Check a config file (values, secrets, templates, schedules, calendar);
+    /// with --connect, log in to IMAP, SMTP and the database.
+    CheckConfig {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        connect: bool,
+    },
     /// Inspect tickets and act on them as the operator.
     Tickets {
         #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
@@ -163,6 +171,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Deadline { config, received, urgency } => deadline(&config, &received, urgency),
         Command::Tickets { config, now, command } => tickets(&config, now.as_deref(), command),
+        Command::CheckConfig { config, connect } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let report = runtime.block_on(complaintd::preflight::check(&config, chrono::Utc::now(), connect));
+            print!("{}", report.render());
+            Ok(if report.errors() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
     }
 }
 

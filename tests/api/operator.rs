@@ -19,10 +19,18 @@ struct Output {
 
 /// Runs `complaintd ARGS` to completion off the async workers.
 async fn complaintd(args: Vec<String>) -> Output {
+    complaintd_env(args, &[]).await
+}
+
+/// Runs `complaintd ARGS` with extra environment variables.
+async fn complaintd_env(args: Vec<String>, env: &[(&str, &str)]) -> Output {
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     tokio::task::spawn_blocking(move || {
         let out = Command::new(env!("CARGO_BIN_EXE_complaintd"))
             .args(&args)
             .env_remove("COMPLAINTD_DATABASE_URL")
+            .env_remove("COMPLAINTD_IMAP_PASSWORD")
+            .envs(env)
             .output()
             .expect("complaintd runs");
         Output {
@@ -341,4 +349,115 @@ async fn metrics_and_health_are_served_over_http_while_the_daemon_runs() {
     assert_eq!((json["status"].as_str(), json["database"].as_str()), (Some("unavailable"), Some("ok")));
     let _ = stop.send(true);
     server.await.expect("endpoint stops");
+}
+
+/// `complaintd check-config --config PATH [ARGS]`.
+async fn check_config(path: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut all = vec!["check-config".to_owned(), "--config".to_owned(), path.display().to_string()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    complaintd_env(all, env).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_names_the_file_and_the_key_of_each_problem() {
+    let prefix = unique_prefix();
+    let settings = test_settings(&prefix).await;
+    let good = private_config(&prefix, &settings.database.url);
+    let text = std::fs::read_to_string(&good).expect("config");
+    let out = check_config(&good, &[], &[]).await;
+    assert_ok(&out);
+    assert!(out.stdout.contains("0 error(s)"), "{}", out.stdout);
+
+    // Values: a bad station address, a station address used twice, an SMTP
+    // login without its password in the environment.
+    let bad = good.with_file_name("bad.toml");
+    let broken = text
+        .replace(&format!("\"{prefix}-station-gz03@stations.example.test\""), "\"gz03 at stations\"")
+        .replace(
+            &format!("\"{prefix}-station-hk05@stations.example.test\""),
+            &format!("\"{prefix}-station-bj01@stations.example.test\""),
+        )
+        .replace("pool_size = 4", "pool_size = 4\nuser = \"desk\"\npassword_env = \"COMPLAINTD_TEST_NO_SUCH_VAR\"");
+    std::fs::write(&bad, broken).expect("write");
+    let out = check_config(&bad, &[], &[]).await;
+    assert!(!out.ok, "{}", out.stdout);
+    let path = bad.display().to_string();
+    for line in [
+        format!("error: {path}: stations[2].emails[0]: \"gz03 at stations\" is not an email address"),
+        format!(
+            "error: {path}: stations[4].emails[0]: {prefix}-station-bj01@stations.example.test is also an address of BJ01"
+        ),
+        format!(
+            "error: {path}: smtp.password_env: COMPLAINTD_TEST_NO_SUCH_VAR is not set and there is no smtp.password"
+        ),
+        format!("{path}: 3 error(s)"),
+    ] {
+        assert!(out.stdout.contains(&line), "{line:?} missing in\n{}", out.stdout);
+    }
+    // The daemon refuses the same file at start, naming the first problem.
+    let run = complaintd(vec!["run".into(), "--config".into(), path.clone()]).await;
+    assert!(!run.ok && run.stderr.contains("stations[2].emails[0]"), "{}", run.stderr);
+
+    // Unknown keys and broken templates.
+    let unknown = good.with_file_name("unknown.toml");
+    std::fs::write(&unknown, text.replace("idle = true", "idle = true\npoll_secs = 5")).expect("write");
+    let out = check_config(&unknown, &[], &[]).await;
+    assert!(!out.ok && out.stdout.contains(&format!("{}: mailbox.poll_secs: unknown field", unknown.display())));
+    let templates = good.with_file_name("templates");
+    std::fs::create_dir_all(&templates).expect("dir");
+    for entry in std::fs::read_dir(root().join("templates")).expect("templates") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), templates.join(entry.file_name())).expect("copy");
+    }
+    std::fs::write(templates.join("ack.txt"), "Subject: [{{ ticket.numbr }}]\n\nx\n").expect("write");
+    let typo = good.with_file_name("typo.toml");
+    let dir = root().join("templates").display().to_string();
+    std::fs::write(&typo, text.replace(&format!("\"{dir}\""), &format!("\"{}\"", templates.display()))).expect("write");
+    let out = check_config(&typo, &[], &[]).await;
+    assert!(!out.ok && out.stdout.contains(&format!("{}: templates: template ack", typo.display())), "{}", out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_connect_logs_in_to_the_lab_and_never_shows_a_password() {
+    let prefix = unique_prefix();
+    let settings = test_settings(&prefix).await;
+    let config = private_config(&prefix, &settings.database.url);
+    let out = check_config(&config, &["--connect"], &[]).await;
+    assert_ok(&out);
+    let path = config.display();
+    assert!(out.stdout.contains(&format!("ok: {path}: mailbox: logged in as {prefix}-complaints@hq.example.test")));
+    assert!(out.stdout.contains(&format!("ok: {path}: smtp: ")), "{}", out.stdout);
+    // SQLite: created by the first run; PostgreSQL: the test's database answers.
+    assert!(out.stdout.contains(&format!("{path}: database.url: ")), "{}", out.stdout);
+
+    // A wrong password is reported, never printed.
+    let secret = "s3cret-Wrong-42";
+    let out = check_config(&config, &["--connect"], &[("COMPLAINTD_IMAP_PASSWORD", secret)]).await;
+    assert!(!out.ok && out.stdout.contains(&format!("error: {path}: mailbox: IMAP ")), "{}", out.stdout);
+    assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
+
+    // The daemon's JSON log with the same wrong password: every line JSON, no password.
+    let log = config.with_file_name("daemon.log");
+    let file = std::fs::File::create(&log).expect("log file");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_complaintd"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("COMPLAINTD_LOG_FORMAT", "json")
+        .env("COMPLAINTD_IMAP_PASSWORD", secret)
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("daemon starts");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("mailbox unavailable") {
+        assert!(tokio::time::Instant::now() < deadline, "no login failure logged");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    daemon.kill().expect("stop");
+    daemon.wait().expect("reaped");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(!text.contains(secret), "{text}");
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+    }
 }
