@@ -32,8 +32,8 @@ pub struct ListFilter {
     pub overdue: bool,
 }
 
-/// One line of `tickets list`.
-#[derive(Debug, Clone, serde::Serialize)]
+/// One line of the `tickets list` table.
+#[derive(Debug, Clone)]
 struct Row {
     ticket: String,
     station: String,
@@ -113,27 +113,37 @@ impl Console {
         };
         let now = self.dispatcher.clock.now();
         let query = TicketQuery { station: station.as_deref(), status, overdue_at: filter.overdue.then_some(now) };
-        let rows: Vec<Row> = self
-            .store
-            .find_tickets(&query)
-            .await?
-            .iter()
-            .map(|t| {
-                let next = self.next_deadline(t);
-                Row {
-                    ticket: t.number.to_string(),
-                    station: t.station.clone().unwrap_or_default(),
-                    urgency: t.urgency.as_str(),
-                    status: t.status.as_str(),
-                    received: self.local(t.received_at),
-                    next_deadline: next.map(|(m, due)| format!("{} {}", milestone_name(m), self.local(due))),
-                    overdue: next.is_some_and(|(_, due)| due <= now),
-                }
+        let tickets = self.store.find_tickets(&query).await?;
+        let with_next = tickets.iter().map(|t| (t, self.next_deadline(t)));
+        if json {
+            let list: Vec<Value> = with_next
+                .map(|(t, next)| {
+                    json!({
+                        "ticket": t.number,
+                        "station": t.station,
+                        "urgency": t.urgency.as_str(),
+                        "status": t.status.as_str(),
+                        "received_at": self.rfc3339(t.received_at),
+                        "next_deadline": next.map(|(m, due)| json!({
+                            "milestone": milestone_name(m), "due": self.rfc3339(due),
+                        })),
+                        "overdue": next.is_some_and(|(_, due)| due <= now),
+                    })
+                })
+                .collect();
+            return Ok(serde_json::to_string_pretty(&list)?);
+        }
+        let rows: Vec<Row> = with_next
+            .map(|(t, next)| Row {
+                ticket: t.number.to_string(),
+                station: t.station.clone().unwrap_or_default(),
+                urgency: t.urgency.as_str(),
+                status: t.status.as_str(),
+                received: self.local(t.received_at),
+                next_deadline: next.map(|(m, due)| format!("{} {}", milestone_name(m), self.local(due))),
+                overdue: next.is_some_and(|(_, due)| due <= now),
             })
             .collect();
-        if json {
-            return Ok(serde_json::to_string_pretty(&rows)?);
-        }
         Ok(table(&rows))
     }
 

@@ -119,6 +119,7 @@ async fn list_and_show_tell_the_operator_where_each_ticket_stands() {
         serde_json::from_str(&d.tickets_at(tomorrow, &["list", "--json"]).await.stdout).expect("list --json");
     assert_eq!(json[0]["ticket"], number.as_str());
     assert_eq!(json[0]["overdue"], true);
+    assert_eq!(json[0]["next_deadline"]["due"], "2026-11-17T09:30:00+08:00");
 
     // The timeline: the complaint in, the events, the forward and the ack out and sent.
     let handler = d.handler.clone();
