@@ -1,8 +1,10 @@
 //! Builds the daemon from its settings and runs its workers until stopped.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
@@ -15,6 +17,7 @@ use crate::jobs::outbox::{OutboxWorker, SentCopies};
 use crate::jobs::report::ReportWorker;
 use crate::jobs::sweep::SweepWorker;
 use crate::mail::smtp::Sender;
+use crate::metrics::{Endpoint, Metrics, Worker};
 use crate::store::Store;
 use crate::templates::Templates;
 
@@ -29,6 +32,11 @@ pub struct App {
     pub outbox_wake: Arc<Notify>,
     /// Rings the report worker: tests ring it after moving the clock.
     pub report_wake: Arc<Notify>,
+    /// What the workers count, served by the metrics endpoint.
+    pub metrics: Arc<Metrics>,
+    /// The metrics endpoint's socket, bound at build so a taken port stops
+    /// the start; `None` without a `[metrics]` section.
+    metrics_listener: Option<TcpListener>,
     /// IMAP password, resolved from the environment or the file.
     imap_password: String,
 }
@@ -64,6 +72,10 @@ impl App {
         let imap_password =
             password(settings.mailbox.password_env.as_deref(), settings.mailbox.password.as_ref().map(Secret::expose))
                 .context("mailbox: no password (set mailbox.password_env or mailbox.password)")?;
+        let metrics_listener = match &settings.metrics {
+            Some(m) => Some(TcpListener::bind(m.listen).await.with_context(|| format!("metrics.listen {}", m.listen))?),
+            None => None,
+        };
         let dispatcher = Arc::new(Dispatcher::new(settings, calendar, templates, clock)?);
         Ok(Self {
             dispatcher,
@@ -72,8 +84,15 @@ impl App {
             sweep_wake: Arc::new(Notify::new()),
             outbox_wake: Arc::new(Notify::new()),
             report_wake: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::default()),
+            metrics_listener,
             imap_password,
         })
+    }
+
+    /// Where the metrics endpoint listens (its port, when configured as 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn intake_worker(&self, outbox_wake: Arc<Notify>) -> IntakeWorker {
@@ -82,6 +101,7 @@ impl App {
             store: self.store.clone(),
             password: self.imap_password.clone(),
             outbox_wake,
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -100,6 +120,7 @@ impl App {
             wake,
             parallel: settings.smtp.pool_size as usize,
             sent_copies,
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -123,13 +144,19 @@ impl App {
 
     /// Runs every worker until `stop` turns true, then lets them finish
     /// their current step. Dropping the returned future aborts them all.
-    pub async fn run(self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub async fn run(mut self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         let wake = self.outbox_wake.clone();
+        let m = &self.metrics;
         let mut workers = tokio::task::JoinSet::new();
-        workers.spawn(self.intake_worker(wake.clone()).run(stop.clone()));
-        workers.spawn(self.sweep_worker(wake.clone()).run(stop.clone()));
+        workers.spawn(m.track(Worker::Intake, self.intake_worker(wake.clone()).run(stop.clone())));
+        workers.spawn(m.track(Worker::Sweep, self.sweep_worker(wake.clone()).run(stop.clone())));
         workers.spawn(self.report_worker(wake.clone()).run(stop.clone()));
-        workers.spawn(self.outbox_worker(wake).run(stop.clone()));
+        workers.spawn(m.track(Worker::Outbox, self.outbox_worker(wake).run(stop.clone())));
+        if let Some(listener) = self.metrics_listener.take() {
+            let endpoint =
+                Endpoint { metrics: m.clone(), store: self.store.clone(), clock: self.dispatcher.clock.clone() };
+            workers.spawn(endpoint.serve(listener, stop.clone()));
+        }
         info!("complaintd running");
         while let Some(ended) = workers.join_next().await {
             if let Err(e) = ended {

@@ -57,8 +57,9 @@ pub enum CalendarError {
     Period { period: String, reason: String },
     #[error("calendar: no working time in the week (working_days or working_hours is empty)")]
     NoWorkingTime,
-    #[error("{path}: cannot read holiday file: {source}")]
-    HolidayRead { path: PathBuf, source: std::io::Error },
+    /// The I/O error is in the message, not a `source`: `{:#}` would say it twice.
+    #[error("{path}: cannot read holiday file: {error}")]
+    HolidayRead { path: PathBuf, error: std::io::Error },
     #[error("{path}: invalid holiday file: {message}")]
     HolidayParse { path: PathBuf, message: String },
     #[error("{path}: year {year}: {entry:?}: {reason}")]
@@ -256,7 +257,7 @@ impl Calendar {
     /// Reads one holiday file; its dates override those of earlier files.
     fn load_holidays(&mut self, path: &Path) -> Result<(), CalendarError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| CalendarError::HolidayRead { path: path.to_owned(), source })?;
+            .map_err(|error| CalendarError::HolidayRead { path: path.to_owned(), error })?;
         let file: HolidayFile = toml::from_str(&text)
             .map_err(|e| CalendarError::HolidayParse { path: path.to_owned(), message: e.to_string() })?;
         let mut years = BTreeSet::new();

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::calendar::CalendarSettings;
 use crate::deadline::DeadlinePolicy;
+use crate::metrics::MetricsSettings;
 
 /// Everything the daemon and the CLI need, as written in the config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +35,9 @@ pub struct Settings {
     /// Report schedules, the assessment's categories, pre-report linking.
     #[serde(default)]
     pub reports: ReportSettings,
+    /// The local `/metrics` and `/health` endpoint; none when absent.
+    #[serde(default)]
+    pub metrics: Option<MetricsSettings>,
     /// Directory the config file was read from: relative paths in it are
     /// resolved against this, so the daemon can be started from anywhere.
     #[serde(skip)]
@@ -296,11 +300,47 @@ fn default_pool() -> u32 {
     4
 }
 
+/// The dotted key (`mailbox.tls`, `stations[2].emails`) of the TOML text at
+/// `span`: its section from the headers above it, and the name on its line.
+fn key_at(text: &str, span: std::ops::Range<usize>) -> String {
+    let start = span.start.min(text.len());
+    let spanned = text.get(span).unwrap_or("").trim();
+    // A header itself (a table missing a field) counts as the section.
+    let scan_end =
+        if spanned.starts_with('[') { text[start..].find('\n').map_or(text.len(), |i| start + i) } else { start };
+    let mut section = String::new();
+    let mut arrays: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for line in text[..scan_end].lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("[[").and_then(|l| l.split("]]").next()) {
+            let n = arrays.entry(name.trim().to_owned()).or_default();
+            section = format!("{}[{n}]", name.trim());
+            *n += 1;
+        } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()) {
+            section = name.trim().to_owned();
+        }
+    }
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let before = &text[line_start..start];
+    let name = match before.split_once('=') {
+        // The span is a value: its key is left of `=`.
+        Some((key, _)) => key.trim().to_owned(),
+        // The span is a key (or a header: then the section says it all).
+        None if !spanned.starts_with('[') => spanned.trim_matches('"').to_owned(),
+        None => String::new(),
+    };
+    match (section.is_empty(), name.is_empty()) {
+        (_, true) => section,
+        (true, false) => name,
+        (false, false) => format!("{section}.{name}"),
+    }
+}
+
 /// A config file that cannot be used, naming the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    /// The I/O error is in the message, not a `source`: `{:#}` would say it twice.
+    #[error("{path}: cannot read: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {key}: {message}")]
@@ -308,12 +348,26 @@ pub enum ConfigError {
 }
 
 impl Settings {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file: the first problem stops it.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let mut settings: Settings =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let settings = Self::read(path)?;
+        if let Some((key, message)) = settings.problems().into_iter().next() {
+            return Err(ConfigError::Invalid { path: path.to_owned(), key, message });
+        }
+        Ok(settings)
+    }
+
+    /// Reads a config file without judging its values (`problems` does).
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.to_owned(), error })?;
+        let mut settings: Settings = toml::from_str(&text).map_err(|e| match e.span() {
+            Some(span) => {
+                let line = text[..span.start].matches('\n').count() + 1;
+                let message = format!("{} (line {line})", e.message().trim_end());
+                ConfigError::Invalid { path: path.to_owned(), key: key_at(&text, span), message }
+            }
+            None => ConfigError::Parse { path: path.to_owned(), message: e.to_string() },
+        })?;
         // Lets the demo and operators point one config at another database.
         if let Ok(url) = std::env::var("COMPLAINTD_DATABASE_URL") {
             settings.database.url = url;
@@ -322,7 +376,6 @@ impl Settings {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),
         };
-        settings.validate().map_err(|(key, message)| ConfigError::Invalid { path: path.to_owned(), key, message })?;
         Ok(settings)
     }
 
@@ -331,26 +384,82 @@ impl Settings {
         if path.is_absolute() { path.to_owned() } else { self.base_dir.join(path) }
     }
 
-    fn validate(&self) -> Result<(), (String, String)> {
-        let mut codes = HashSet::new();
+    /// Everything wrong with the values, as (key, message), the key as
+    /// written in the file (`stations[2].emails[0]`), section by section.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        for (key, server) in [("mailbox.server", &self.mailbox.server), ("smtp.server", &self.smtp.server)] {
+            if !server.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) {
+                found.push((key.into(), format!("{server:?} is not host:port")));
+            }
+        }
+        let url = &self.database.url;
+        if !["sqlite://", "postgres://", "postgresql://"].iter().any(|p| url.starts_with(p)) {
+            found.push(("database.url".into(), "not sqlite://PATH or postgres://…".into()));
+        }
+        let mut address = |key: String, value: &str| {
+            if value.parse::<lettre::Address>().is_err() {
+                found.push((key, format!("{value:?} is not an email address")));
+            }
+        };
+        address("smtp.from".into(), &self.smtp.from);
+        let desk = &self.desk;
+        address("desk.dispatch_address".into(), &desk.dispatch_address);
+        for (i, a) in desk.pre_report_addresses.iter().enumerate() {
+            address(format!("desk.pre_report_addresses[{i}]"), a);
+        }
+        for (i, a) in desk.call_center_senders.iter().enumerate() {
+            // `@domain` allows a whole domain: checked as an address in it.
+            address(
+                format!("desk.call_center_senders[{i}]"),
+                &if a.starts_with('@') { format!("x{a}") } else { a.clone() },
+            );
+        }
+        for (i, a) in desk.handlers.iter().enumerate() {
+            address(format!("desk.handlers[{i}]"), a);
+        }
+        address("desk.supervisor".into(), &desk.supervisor);
+        address("desk.channel_management".into(), &desk.channel_management);
+        for (i, st) in self.stations.iter().enumerate() {
+            for (j, a) in st.emails.iter().enumerate() {
+                address(format!("stations[{i}].emails[{j}]"), a);
+            }
+            address(format!("stations[{i}].manager"), &st.manager);
+        }
+        if desk.call_center_senders.is_empty() {
+            found.push(("desk.call_center_senders".into(), "nobody may send complaints".into()));
+        }
+        let (mut codes, mut names, mut emails) = (HashSet::new(), HashSet::new(), Vec::<(String, &str)>::new());
         for (i, s) in self.stations.iter().enumerate() {
-            if !codes.insert(s.code.to_ascii_uppercase()) {
-                return Err((format!("stations[{i}].code"), format!("duplicate station {}", s.code)));
+            if s.code.trim().is_empty() {
+                found.push((format!("stations[{i}].code"), "a station needs a code".into()));
+            } else if !codes.insert(s.code.to_ascii_uppercase()) {
+                found.push((format!("stations[{i}].code"), format!("duplicate station {}", s.code)));
+            }
+            // Forms may name the station instead of its code: a name must say which.
+            if !names.insert(s.name.trim().to_lowercase()) {
+                found.push((format!("stations[{i}].name"), format!("duplicate station name {}", s.name)));
             }
             if s.emails.is_empty() {
-                return Err((format!("stations[{i}].emails"), "a station needs an address".into()));
+                found.push((format!("stations[{i}].emails"), "a station needs an address".into()));
+            }
+            // A reply is accepted from the ticket's station: an address must say which.
+            for (j, e) in s.emails.iter().enumerate() {
+                match emails.iter().find(|(other, _)| other.eq_ignore_ascii_case(e)) {
+                    Some((_, code)) => {
+                        found.push((format!("stations[{i}].emails[{j}]"), format!("{e} is also an address of {code}")))
+                    }
+                    None => emails.push((e.clone(), &s.code)),
+                }
             }
         }
         if let Err(e) = self.reports.monthly_schedule() {
-            return Err(("reports.monthly".into(), format!("{:?}: {e}", self.reports.monthly)));
+            found.push(("reports.monthly".into(), format!("{:?}: {e}", self.reports.monthly)));
         }
         if let Err(e) = self.reports.weekly_schedule() {
-            return Err(("reports.weekly".into(), format!("{:?}: {e}", self.reports.weekly)));
+            found.push(("reports.weekly".into(), format!("{:?}: {e}", self.reports.weekly)));
         }
-        if self.desk.call_center_senders.is_empty() {
-            return Err(("desk.call_center_senders".into(), "nobody may send complaints".into()));
-        }
-        Ok(())
+        found
     }
 
     /// The station with this code, case-insensitively.
@@ -375,5 +484,25 @@ impl Settings {
     /// Whether a message sent to `address` is a pre-report by address.
     pub fn is_pre_report_address(&self, address: &str) -> bool {
         self.desk.pre_report_addresses.iter().any(|a| a.eq_ignore_ascii_case(address))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_at;
+
+    #[test]
+    fn parse_errors_are_placed_at_their_key() {
+        let text = "[mailbox]\nserver = \"x:1\"\nbogus = 1\ntls = \"ssl\"\n\n[[stations]]\ncode = \"A\"\n[[stations]]\nemails = 5\n";
+        let at = |needle: &str| {
+            let start = text.find(needle).unwrap();
+            key_at(text, start..start + needle.len())
+        };
+        assert_eq!(at("bogus"), "mailbox.bogus");
+        assert_eq!(at("\"ssl\""), "mailbox.tls");
+        assert_eq!(at("5"), "stations[1].emails");
+        assert_eq!(at("[[stations]]\nemails"), "stations[1]");
+        assert_eq!(at("[mailbox]"), "mailbox");
+        assert_eq!(key_at("x = 1", 0..1), "x");
     }
 }

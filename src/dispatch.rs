@@ -20,6 +20,9 @@ use crate::store::{Event, NewTicket, OutboxMail, Tx};
 use crate::templates::Templates;
 use crate::ticket::{Action, Status, Ticket, TicketNo};
 
+mod operator;
+pub use operator::{OperatorAction, OperatorError};
+
 /// What became of an incoming message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Disposition {
@@ -155,20 +158,8 @@ impl Dispatcher {
         }
         match &station {
             Some(station) => {
-                self.dispatch_to(tx, &mut ticket, station, msg, now).await?;
-                self.send(
-                    tx,
-                    "ack",
-                    &ticket,
-                    Some(station),
-                    &json!({}),
-                    vec![ticket.handler.clone()],
-                    vec![],
-                    msg.message_id.clone(),
-                    vec![],
-                    true,
-                )
-                .await?;
+                let (attachments, in_reply_to) = (msg.attachments.clone(), msg.message_id.clone());
+                self.assign(tx, &mut ticket, station, attachments, in_reply_to, &json!({}), now).await?;
             }
             None => {
                 tx.update_ticket(&ticket, None).await?;
@@ -322,14 +313,34 @@ impl Dispatcher {
         Ok(Disposition::Handled { ticket: Some(number), note: "repeat complaint linked".into() })
     }
 
+    /// Gives the ticket to `station`: forwarded there, the handler
+    /// acknowledged (in reply to `in_reply_to`, the complaint mail).
+    #[allow(clippy::too_many_arguments)]
+    async fn assign(
+        &self,
+        tx: &mut Tx,
+        ticket: &mut Ticket,
+        station: &Station,
+        attachments: Vec<crate::intake::Attachment>,
+        in_reply_to: Option<String>,
+        extra: &Value,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        self.dispatch_to(tx, ticket, station, attachments, extra, now).await?;
+        let handler = vec![ticket.handler.clone()];
+        self.send(tx, "ack", ticket, Some(station), extra, handler, vec![], in_reply_to, vec![], true).await
+    }
+
     /// Starts the clock and forwards the complaint to the station, copying
-    /// the handler.
+    /// the handler. `extra` may carry the forward's outbox `key` (a
+    /// reassigned ticket is forwarded once per station).
     async fn dispatch_to(
         &self,
         tx: &mut Tx,
         ticket: &mut Ticket,
         station: &Station,
-        msg: &Parsed,
+        attachments: Vec<crate::intake::Attachment>,
+        extra: &Value,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         let d = deadline::compute(&self.calendar, &self.settings.deadlines, now, ticket.urgency);
@@ -347,11 +358,11 @@ impl Dispatcher {
             "forward",
             ticket,
             Some(station),
-            &json!({}),
+            extra,
             station.emails.clone(),
             vec![ticket.handler.clone()],
             None,
-            msg.attachments.clone(),
+            attachments,
             false,
         )
         .await?;
@@ -362,7 +373,7 @@ impl Dispatcher {
         let Some(number) = &msg.ticket else {
             return Ok(Disposition::Quarantined { ticket: None, reason: "reply names no ticket".into() });
         };
-        let Some(mut ticket) = tx.ticket(number).await? else {
+        let Some(mut ticket) = tx.lock_ticket(number).await? else {
             return Ok(Disposition::Quarantined { ticket: None, reason: format!("no ticket {number}") });
         };
         let station = ticket.station.as_deref().and_then(|c| self.settings.station(c)).cloned();
@@ -412,19 +423,9 @@ impl Dispatcher {
             }
             Action::Close => {
                 let valid = !first_line(&msg.reply_text).contains("无效");
-                ticket.status = Status::Closed;
-                ticket.closed_at = Some(now);
-                ticket.valid = Some(valid);
-                self.follow_up(tx, &ticket, now).await?;
-                format!("closed ({})", if valid { "valid" } else { "invalid" })
+                self.close(tx, &mut ticket, valid, now).await?
             }
-            Action::Reopen => {
-                ticket.status = if ticket.first_reply_at.is_some() { Status::Contacted } else { Status::Open };
-                ticket.closed_at = None;
-                ticket.valid = None;
-                tx.cancel_unsent(&format!("{number}:followup:")).await?;
-                "reopened".to_owned()
-            }
+            Action::Reopen => self.reopen(tx, &mut ticket).await?,
         };
         self.save(tx, &ticket).await?;
         self.event(
@@ -483,21 +484,11 @@ impl Dispatcher {
         station: Option<&Station>,
         msg: &Parsed,
     ) -> anyhow::Result<String> {
-        let Some(cap) = ticket.extension_cap else { return Ok("extension on an undispatched ticket".into()) };
-        let tz = self.calendar.tz();
-        let requested = requested_time(&msg.reply_text, tz, self.clock.now()).unwrap_or(cap);
-        let refusal = if ticket.extended {
-            Some("本投诉已延期一次，不能再次延期。".to_owned())
-        } else if requested > cap {
-            Some(format!(
-                "申请的时间 {} 超过最长期限 {}（派单后 5 个工作日）。",
-                requested.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
-                cap.with_timezone(&tz).format("%Y-%m-%d %H:%M")
-            ))
-        } else {
-            None
-        };
-        if let Some(reason) = refusal {
+        if ticket.extension_cap.is_none() {
+            return Ok("extension on an undispatched ticket".into());
+        }
+        let requested = requested_time(&msg.reply_text, self.calendar.tz(), self.clock.now());
+        if let Err(reason) = self.grant_extension(ticket, requested, false) {
             let extra = json!({ "reason": reason, "key": msg.message_id.as_deref().unwrap_or("") });
             let to = station.map(|s| s.emails.clone()).unwrap_or_else(|| vec![msg.from.clone()]);
             self.send(
@@ -515,10 +506,59 @@ impl Dispatcher {
             .await?;
             return Ok("extension refused".into());
         }
+        Ok("extension granted".into())
+    }
+
+    /// Moves result and close to `requested` (the cap when `None`): once, and
+    /// at most to the cap (5 business days after dispatch) unless `force`d
+    /// by the operator. `Err` says why not, in the words the station reads.
+    fn grant_extension(
+        &self,
+        ticket: &mut Ticket,
+        requested: Option<DateTime<Utc>>,
+        force: bool,
+    ) -> Result<(), String> {
+        let tz = self.calendar.tz();
+        let Some(cap) = ticket.extension_cap else {
+            return Err("投诉尚未转给服务站，没有可延期的期限。".into());
+        };
+        let requested = requested.unwrap_or(cap);
+        if ticket.extended && !force {
+            return Err("本投诉已延期一次，不能再次延期。".to_owned());
+        }
+        if requested > cap && !force {
+            return Err(format!(
+                "申请的时间 {} 超过最长期限 {}（派单后 5 个工作日）。",
+                requested.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                cap.with_timezone(&tz).format("%Y-%m-%d %H:%M")
+            ));
+        }
         ticket.extended = true;
         ticket.result_due = Some(requested.max(ticket.result_due.unwrap_or(requested)));
-        ticket.close_due = Some(cap.max(ticket.close_due.unwrap_or(cap)));
-        Ok("extension granted".into())
+        // Within the cap the ticket may stay open until the cap; a forced
+        // extension past it moves the close with the result.
+        ticket.close_due = Some(requested.max(cap).max(ticket.close_due.unwrap_or(cap)));
+        Ok(())
+    }
+
+    /// Closes the ticket, valid or not for the assessment, and queues the
+    /// follow-up call reminder (回访) for the handler.
+    async fn close(&self, tx: &mut Tx, ticket: &mut Ticket, valid: bool, now: DateTime<Utc>) -> anyhow::Result<String> {
+        ticket.status = Status::Closed;
+        ticket.closed_at = Some(now);
+        ticket.valid = Some(valid);
+        self.follow_up(tx, ticket, now).await?;
+        Ok(format!("closed ({})", if valid { "valid" } else { "invalid" }))
+    }
+
+    /// Opens a closed ticket again, withdrawing the follow-up reminder if it
+    /// has not gone out yet.
+    async fn reopen(&self, tx: &mut Tx, ticket: &mut Ticket) -> anyhow::Result<String> {
+        ticket.status = if ticket.first_reply_at.is_some() { Status::Contacted } else { Status::Open };
+        ticket.closed_at = None;
+        ticket.valid = None;
+        tx.cancel_unsent(&format!("{}:followup:", ticket.number)).await?;
+        Ok("reopened".to_owned())
     }
 
     /// Reminds the handler to call the customer back (回访) one business day
@@ -550,6 +590,19 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// The deadlines of a dispatched ticket, as stored (extensions and
+    /// repeats included).
+    pub fn deadlines(&self, ticket: &Ticket) -> Option<Deadlines> {
+        Some(Deadlines {
+            starts_at: self.calendar.next_working_instant(ticket.dispatched_at?),
+            reply_due: ticket.reply_due?,
+            escalate_at: ticket.escalate_at?,
+            result_due: ticket.result_due?,
+            close_due: ticket.close_due?,
+            extension_cap: ticket.extension_cap?,
+        })
+    }
+
     /// The milestones still to be met.
     pub fn pending(&self, t: &Ticket) -> Vec<Milestone> {
         if matches!(t.status, Status::Closed | Status::Unrouted) || t.dispatched_at.is_none() {
@@ -576,24 +629,7 @@ impl Dispatcher {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<DateTime<Utc>>> {
         let pending = self.pending(ticket);
-        let (Some(dispatched), Some(reply_due), Some(escalate_at), Some(result_due), Some(close_due), Some(cap)) = (
-            ticket.dispatched_at,
-            ticket.reply_due,
-            ticket.escalate_at,
-            ticket.result_due,
-            ticket.close_due,
-            ticket.extension_cap,
-        ) else {
-            return Ok(None);
-        };
-        let deadlines = Deadlines {
-            starts_at: self.calendar.next_working_instant(dispatched),
-            reply_due,
-            escalate_at,
-            result_due,
-            close_due,
-            extension_cap: cap,
-        };
+        let Some(deadlines) = self.deadlines(ticket) else { return Ok(None) };
         let station = ticket.station.as_deref().and_then(|c| self.settings.station(c)).cloned();
         let mut next = None;
         for alert in deadline::ladder(&self.calendar, &self.settings.deadlines, &deadlines, &pending) {
@@ -907,6 +943,7 @@ impl Dispatcher {
                 "number": ticket.filter(|t| t.kind == "complaint" && t.pre_reported)
                     .and_then(|t| t.linked_to.as_ref()).map(|l| l.as_str()).unwrap_or(""),
             },
+            "operator": { "action": "", "note": "" },
         });
         if let (Value::Object(base), Value::Object(extra)) = (&mut ctx, extra) {
             for (k, v) in extra {
@@ -945,6 +982,7 @@ impl Dispatcher {
             "link": { "number": "TS-20261118-0002" },
             "report": report,
             "digest": digest,
+            "operator": { "action": "结案（无效）", "note": "客户撤诉" },
         })
     }
 }

@@ -15,16 +15,22 @@
 //! - [`jobs`]: the workers (intake, outbox, sweep, reports), each a `try_step` loop.
 //! - [`clock`]: injected time.
 //! - [`app`]: builds everything from the settings and runs the workers.
+//! - [`metrics`]: counters, and the local `/metrics` and `/health` endpoint.
+//! - [`preflight`]: `complaintd check-config`, each finding naming file and key.
+//! - [`console`]: the operator's `complaintd tickets …` (list, show, actions).
 
 pub mod app;
 pub mod calendar;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod deadline;
 pub mod dispatch;
 pub mod intake;
 pub mod jobs;
 pub mod mail;
+pub mod metrics;
+pub mod preflight;
 pub mod report;
 pub mod store;
 pub mod templates;

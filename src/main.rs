@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use chrono::DateTime;
@@ -10,7 +11,9 @@ use complaintd::app::App;
 use complaintd::calendar::Calendar;
 use complaintd::clock::Clock;
 use complaintd::config::Settings;
-use complaintd::ticket::Urgency;
+use complaintd::console::{Console, ListFilter};
+use complaintd::dispatch::OperatorAction;
+use complaintd::ticket::{TicketNo, Urgency};
 
 #[derive(Parser)]
 #[command(name = "complaintd", about = "Runs an after-sales network's complaint desk by email")]
@@ -50,6 +53,24 @@ enum Command {
         #[command(subcommand)]
         report: ReportCommand,
     },
+    /// Check a config file (values, secrets, templates, schedules, calendar);
+    /// with --connect, log in to IMAP, SMTP and the database.
+    CheckConfig {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Inspect tickets and act on them as the operator.
+    Tickets {
+        #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Act as if it were this instant (RFC 3339): for tests and replays.
+        #[arg(long, global = true, hide = true)]
+        now: Option<String>,
+        #[command(subcommand)]
+        command: TicketsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,10 +88,75 @@ enum ReportCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum TicketsCommand {
+    /// The tickets, newest first, with their next deadline.
+    List {
+        /// Only this station's (code).
+        #[arg(long)]
+        station: Option<String>,
+        /// Only tickets in this state: unrouted, open, contacted, resolved, closed.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only tickets past a deadline.
+        #[arg(long)]
+        overdue: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One ticket: its deadlines and every mail in and out.
+    Show {
+        ticket: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close a ticket (valid for the assessment unless --invalid).
+    Close {
+        ticket: String,
+        #[arg(long)]
+        invalid: bool,
+        /// Recorded on the timeline and sent with the notice.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Open a closed ticket again.
+    Reopen {
+        ticket: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Give a ticket to another station (or route an unrouted one).
+    Reassign {
+        ticket: String,
+        /// The station's code.
+        #[arg(long)]
+        station: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Move a ticket's result and close deadlines.
+    Extend {
+        ticket: String,
+        /// Local time, "YYYY-MM-DD HH:MM".
+        #[arg(long)]
+        until: String,
+        /// Past the 5-business-day cap, or a second time.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // The daemon's log says why it stopped (one JSON line with json logs).
+        Err(e) if LOGGING.load(Ordering::Relaxed) => {
+            tracing::error!(error = %format!("{e:#}"), "complaintd stopped");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("complaintd: {e:#}");
             ExitCode::FAILURE
@@ -118,7 +204,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Tickets { config, now, command } => tickets(&config, now.as_deref(), command),
+        Command::CheckConfig { config, connect } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let report = runtime.block_on(complaintd::preflight::check(&config, chrono::Utc::now(), connect));
+            print!("{}", report.render());
+            Ok(if report.errors() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
     }
+}
+
+fn tickets(config: &Path, now: Option<&str>, command: TicketsCommand) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(config)?;
+    let clock = match now {
+        Some(t) => Clock::manual(
+            DateTime::parse_from_rfc3339(t).with_context(|| format!("--now {t:?} is not RFC 3339"))?.to_utc(),
+        ),
+        None => Clock::System,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let console = Console::open(settings, clock).await?;
+        let out = tickets_command(&console, command).await;
+        console.store.close().await;
+        println!("{}", out?.trim_end());
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn deadline(config: &Path, received: &str, urgency: Urgency) -> anyhow::Result<ExitCode> {
@@ -131,7 +242,28 @@ fn deadline(config: &Path, received: &str, urgency: Urgency) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+async fn tickets_command(console: &Console, command: TicketsCommand) -> anyhow::Result<String> {
+    let ticket_no = |t: &str| TicketNo::parse(t.trim());
+    let (number, action, note) = match command {
+        TicketsCommand::List { station, status, overdue, json } => {
+            return console.list(&ListFilter { station, status, overdue }, json).await;
+        }
+        TicketsCommand::Show { ticket, json } => return console.show(&ticket_no(&ticket)?, json).await,
+        TicketsCommand::Close { ticket, invalid, note } => (ticket, OperatorAction::Close { valid: !invalid }, note),
+        TicketsCommand::Reopen { ticket, note } => (ticket, OperatorAction::Reopen, note),
+        TicketsCommand::Reassign { ticket, station, note } => (ticket, OperatorAction::Reassign { station }, note),
+        TicketsCommand::Extend { ticket, until, force, note } => {
+            (ticket, OperatorAction::Extend { until: console.parse_local(&until)?, force }, note)
+        }
+    };
+    Ok(console.act(&ticket_no(&number)?, &action, note.as_deref()).await?)
+}
+
+/// Whether errors go to the log (the daemon) or plainly to stderr (the tools).
+static LOGGING: AtomicBool = AtomicBool::new(false);
+
 fn init_logging() {
+    LOGGING.store(true, Ordering::Relaxed);
     let filter = tracing_subscriber::EnvFilter::try_from_env("COMPLAINTD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only for a person at a terminal, never into a log file.
@@ -142,6 +274,8 @@ fn init_logging() {
     } else {
         builder.init();
     }
+    // A panic is logged like everything else (one JSON line with json logs).
+    std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
 }
 
 async fn shutdown_signal() {

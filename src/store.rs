@@ -33,6 +33,8 @@ pub enum StoreError {
     Url(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("no database file {0} (it is created at the first run)")]
+    Missing(std::path::PathBuf),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -154,6 +156,8 @@ pub struct OutboxEntry {
     pub subject: String,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// When it is (next) tried: its not-before time until the first attempt.
+    pub next_attempt_at: DateTime<Utc>,
     pub attempts: i64,
     pub last_error: Option<String>,
 }
@@ -260,11 +264,22 @@ impl Store {
     /// Connects and applies the migrations. `sqlite://` paths are relative to
     /// `base_dir`; the file and its directory are created when missing.
     pub async fn connect(url: &str, base_dir: &std::path::Path) -> Result<Self> {
+        let store = Self::open(url, base_dir, true).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating; a missing SQLite file is created only
+    /// when `create` (else `StoreError::Missing`).
+    pub async fn open(url: &str, base_dir: &std::path::Path, create: bool) -> Result<Self> {
         let store = if let Some(path) = url.strip_prefix("sqlite://") {
             let path = if path == ":memory:" {
                 path.into()
             } else {
                 let p = base_dir.join(path);
+                if !create && !p.exists() {
+                    return Err(StoreError::Missing(p));
+                }
                 if let Some(dir) = p.parent() {
                     let _ = std::fs::create_dir_all(dir);
                 }
@@ -272,7 +287,7 @@ impl Store {
             };
             let options = SqliteConnectOptions::new()
                 .filename(&path)
-                .create_if_missing(true)
+                .create_if_missing(create)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(30))
@@ -294,7 +309,6 @@ impl Store {
         } else {
             return Err(StoreError::Url(url.to_owned()));
         };
-        store.migrate().await?;
         Ok(store)
     }
 
@@ -443,23 +457,7 @@ impl Store {
 
     /// Tickets, newest first, optionally of one station and status.
     pub async fn tickets(&self, station: Option<&str>, status: Option<Status>) -> Result<Vec<Ticket>> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets
-             WHERE ($1 IS NULL OR station = $1) AND ($2 IS NULL OR status = $2)
-             ORDER BY received_at DESC, number DESC"
-        ));
-        let station = station.map(str::to_owned);
-        let status = status.map(|s| s.as_str().to_owned());
-        on_pool!(self, |p| {
-            sqlx::query(sql)
-                .bind(station)
-                .bind(status)
-                .fetch_all(p)
-                .await?
-                .iter()
-                .map(|r| Ok(ticket_from_row!(r)))
-                .collect()
-        })
+        self.find_tickets(&TicketQuery { station, status, overdue_at: None }).await
     }
 
     /// The timeline of a ticket, oldest first.
@@ -492,7 +490,7 @@ impl Store {
         let ticket = ticket.map(|t| t.as_str().to_owned());
         on_pool!(self, |p| {
             sqlx::query(
-                "SELECT key, ticket, recipients, subject, created_at, sent_at, attempts, last_error
+                "SELECT key, ticket, recipients, subject, created_at, sent_at, next_attempt_at, attempts, last_error
                  FROM outbox WHERE ($1 IS NULL OR ticket = $1) ORDER BY id",
             )
             .bind(ticket)
@@ -507,6 +505,7 @@ impl Store {
                     subject: r.try_get("subject")?,
                     created_at: from_ms(r.try_get("created_at")?),
                     sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(from_ms),
+                    next_attempt_at: from_ms(r.try_get("next_attempt_at")?),
                     attempts: r.try_get("attempts")?,
                     last_error: r.try_get("last_error")?,
                 })
@@ -825,5 +824,131 @@ impl Tx {
                 None => Ok(None),
             }
         })
+    }
+}
+
+// The operator's queries: `complaintd tickets`, `check-config` and the
+// metrics endpoint.
+
+/// Which tickets `Store::find_tickets` returns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TicketQuery<'a> {
+    /// Only this station's (its code as configured).
+    pub station: Option<&'a str>,
+    /// Only tickets in this state.
+    pub status: Option<Status>,
+    /// Only tickets with a deadline missed at this instant.
+    pub overdue_at: Option<DateTime<Utc>>,
+}
+
+/// A ticket is overdue when a milestone it still owes is past due (the same
+/// rule as `Dispatcher::pending`); `$N` is the instant.
+fn overdue_sql(now: &str) -> String {
+    format!(
+        "(status NOT IN ('closed', 'unrouted') AND dispatched_at IS NOT NULL
+          AND ((first_reply_at IS NULL AND reply_due <= {now})
+               OR (result_at IS NULL AND result_due <= {now}) OR close_due <= {now}))"
+    )
+}
+
+impl Store {
+    /// Tickets matching `q`, newest first.
+    pub async fn find_tickets(&self, q: &TicketQuery<'_>) -> Result<Vec<Ticket>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets
+             WHERE ($1 IS NULL OR station = $1) AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR {})
+             ORDER BY received_at DESC, number DESC",
+            overdue_sql("$3")
+        ));
+        let station = q.station.map(str::to_owned);
+        let status = q.status.map(|s| s.as_str().to_owned());
+        let overdue_at = opt_ms(q.overdue_at);
+        on_pool!(self, |p| {
+            sqlx::query(sql)
+                .bind(station)
+                .bind(status)
+                .bind(overdue_at)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| Ok(ticket_from_row!(r)))
+                .collect()
+        })
+    }
+
+    /// The messages intake took about a ticket, oldest first.
+    pub async fn inbound_of(&self, ticket: &TicketNo) -> Result<Vec<InboundRecord>> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "SELECT mailbox, uidvalidity, uid, message_id, sender, subject, kind, outcome, reason, received_at
+                 FROM inbound WHERE ticket = $1 ORDER BY received_at, id",
+            )
+            .bind(ticket.as_str())
+            .fetch_all(p)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(InboundRecord {
+                    mailbox: r.try_get("mailbox")?,
+                    uidvalidity: u32::try_from(r.try_get::<i64, _>("uidvalidity")?).unwrap_or_default(),
+                    uid: u32::try_from(r.try_get::<i64, _>("uid")?).unwrap_or_default(),
+                    message_id: r.try_get("message_id")?,
+                    sender: r.try_get("sender")?,
+                    subject: r.try_get("subject")?,
+                    kind: r.try_get("kind")?,
+                    ticket: Some(ticket.clone()),
+                    outcome: r.try_get("outcome")?,
+                    reason: r.try_get("reason")?,
+                    received_at: from_ms(r.try_get("received_at")?),
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// How many tickets are in each state (states without tickets absent).
+    pub async fn status_counts(&self) -> Result<Vec<(String, i64)>> {
+        on_pool!(self, |p| {
+            sqlx::query("SELECT status, COUNT(*) AS n FROM tickets GROUP BY status ORDER BY status")
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+                .collect()
+        })
+    }
+
+    /// How many tickets have missed a deadline at `now`.
+    pub async fn overdue_count(&self, now: DateTime<Utc>) -> Result<i64> {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM tickets WHERE {}", overdue_sql("$1")));
+        on_pool!(self, |p| Ok(sqlx::query_scalar(sql).bind(to_ms(now)).fetch_one(p).await?))
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query("SELECT 1").execute(p).await?;
+        });
+        Ok(())
+    }
+}
+
+impl Tx {
+    /// Reads a ticket and keeps others from changing it until this
+    /// transaction ends (on SQLite the write transaction already does), so
+    /// a reply and an operator's action on the same ticket cannot overwrite
+    /// each other.
+    pub async fn lock_ticket(&mut self, number: &TicketNo) -> Result<Option<Ticket>> {
+        match self {
+            Tx::Sqlite(_) => self.ticket(number).await,
+            Tx::Postgres(t) => {
+                let sql =
+                    sqlx::AssertSqlSafe(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE number = $1 FOR UPDATE"));
+                match sqlx::query(sql).bind(number.as_str()).fetch_optional(&mut **t).await? {
+                    Some(r) => Ok(Some(ticket_from_row!(&r))),
+                    None => Ok(None),
+                }
+            }
+        }
     }
 }

@@ -30,6 +30,7 @@ pub const REQUIRED: &[&str] = &[
     "prereport_major",
     "monthly",
     "digest",
+    "operator",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@ use crate::dispatch::{Dispatcher, Disposition};
 use crate::intake;
 use crate::jobs::{Backoff, pause};
 use crate::mail::imap::{Fetched, Mailbox};
+use crate::metrics::{ImapState, Metrics};
 use crate::store::{InboundRecord, Store, StoreError};
 
 /// Messages taken per round: bounds memory with a large backlog.
@@ -25,6 +26,8 @@ pub struct IntakeWorker {
     pub password: String,
     /// Woken after each commit, so mail goes out at once.
     pub outbox_wake: Arc<Notify>,
+    /// Counts mail in and shows the IMAP connection's state.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Where a message goes after its round.
@@ -41,6 +44,7 @@ impl IntakeWorker {
             match self.session(&stop, &mut backoff).await {
                 Ok(()) => break,
                 Err(e) => {
+                    self.metrics.set_imap(ImapState::Reconnecting);
                     let wait = backoff.next_wait();
                     warn!(error = %format!("{e:#}"), retry_in = ?wait, "intake: mailbox unavailable");
                     if pause(wait, &stop).await {
@@ -58,6 +62,7 @@ impl IntakeWorker {
         let mut mailbox = Mailbox::open(&settings.mailbox, &self.password, ca.as_deref()).await?;
         info!(folder = %mailbox.folder, uidvalidity = mailbox.uidvalidity, idle = mailbox.idle, "intake: mailbox open");
         backoff.reset();
+        self.metrics.set_imap(ImapState::Connected);
         let max_wait = Duration::from_secs(settings.mailbox.poll_seconds.max(1));
         loop {
             if self.try_step(&mut mailbox).await? > 0 {
@@ -67,7 +72,9 @@ impl IntakeWorker {
                 mailbox.logout().await;
                 return Ok(());
             }
+            self.metrics.set_imap(if mailbox.idle { ImapState::Idle } else { ImapState::Connected });
             mailbox = mailbox.wait(max_wait, stop).await?;
+            self.metrics.set_imap(ImapState::Connected);
         }
     }
 
@@ -128,6 +135,7 @@ impl IntakeWorker {
             // Message-ID delivered twice): its effects exist; just move it.
             let earlier = tx.inbound_outcome(&record).await?;
             tx.commit().await?;
+            self.metrics.mail_in(&record.kind, "duplicate");
             return Ok(match earlier.as_deref() {
                 Some("quarantined") => Destination::Quarantine,
                 _ => Destination::Handled,
@@ -160,6 +168,7 @@ impl IntakeWorker {
             .await
             .context("recording the outcome")?;
         tx.commit().await?;
+        self.metrics.mail_in(&record.kind, disposition.outcome());
         match &disposition {
             Disposition::Handled { ticket, note } => {
                 info!(uid = message.uid, from = %record.sender, ticket = ?ticket.as_ref().map(|t| t.as_str()), %note, "intake: handled");

@@ -21,6 +21,7 @@ use crate::config::MailboxSettings;
 use crate::jobs::pause;
 use crate::mail::imap::Mailbox;
 use crate::mail::smtp::Sender;
+use crate::metrics::Metrics;
 use crate::store::{PendingMail, Store};
 
 /// A claimed row belongs to this instance for this long: well over
@@ -78,6 +79,8 @@ pub struct OutboxWorker {
     pub parallel: usize,
     /// How mails in doubt are checked; `None` sends them again.
     pub sent_copies: Option<SentCopies>,
+    /// Counts mail accepted and attempts failed.
+    pub metrics: Arc<Metrics>,
 }
 
 impl OutboxWorker {
@@ -179,6 +182,7 @@ impl OutboxWorker {
         let sending = self.sender.send(&mail.envelope_from, &recipients, &mail.body);
         let (error, in_doubt, permanent) = match tokio::time::timeout(SEND_TIMEOUT, sending).await {
             Ok(Ok(())) => {
+                self.metrics.outbox_sent();
                 self.store.mark_sent(mail.id, self.clock.now()).await?;
                 info!(key = %mail.key, to = ?mail.recipients, "outbox: sent");
                 return Ok(true);
@@ -186,6 +190,7 @@ impl OutboxWorker {
             Ok(Err(e)) => (e.to_string(), e.may_have_been_accepted(), e.is_permanent()),
             Err(_) => (format!("no answer in {SEND_TIMEOUT:?}"), true, false),
         };
+        self.metrics.outbox_failed();
         let gave_up = permanent || mail.attempts >= MAX_ATTEMPTS;
         let mut retry_in = if gave_up {
             chrono::Duration::days(3650)

@@ -128,6 +128,35 @@ async fn timed<T, E: Into<anyhow::Error>>(what: &str, fut: impl Future<Output = 
     }
 }
 
+/// Connects and logs in; tells whether the server offers IDLE.
+async fn login(
+    settings: &MailboxSettings,
+    password: &str,
+    ca: Option<&std::path::Path>,
+) -> anyhow::Result<(Session, bool)> {
+    let host = settings.server.rsplit_once(':').map(|(h, _)| h).unwrap_or(&settings.server);
+    let tcp = timed("connect", TcpStream::connect(&settings.server)).await?;
+    tcp.set_nodelay(true)?;
+    let stream = match settings.tls {
+        TlsMode::Imaps | TlsMode::Smtps => start_tls(tcp, host, tls_config(ca)?).await?,
+        TlsMode::None | TlsMode::Starttls => Stream::Plain(tcp),
+    };
+    let mut client = async_imap::Client::new(stream);
+    timed("greeting", async { client.read_response().await.map_err(anyhow::Error::from) })
+        .await?
+        .ok_or_else(|| anyhow!("IMAP server closed the connection before greeting"))?;
+    if settings.tls == TlsMode::Starttls {
+        timed("STARTTLS", client.run_command_and_check_ok("STARTTLS", None)).await?;
+        let Stream::Plain(tcp) = client.into_inner() else { unreachable!("STARTTLS on a TLS stream") };
+        client = async_imap::Client::new(start_tls(tcp, host, tls_config(ca)?).await?);
+    }
+    let mut session =
+        timed("LOGIN", async { client.login(&settings.user, password).await.map_err(|(e, _)| anyhow::Error::from(e)) })
+            .await?;
+    let caps = timed("CAPABILITY", session.capabilities()).await?;
+    Ok((session, caps.has_str("IDLE")))
+}
+
 impl Mailbox {
     /// Connects, logs in, makes sure the side folders exist, selects the inbox.
     pub async fn open(
@@ -145,34 +174,33 @@ impl Mailbox {
         ca: Option<&std::path::Path>,
         folder: &str,
     ) -> anyhow::Result<Self> {
-        let host = settings.server.rsplit_once(':').map(|(h, _)| h).unwrap_or(&settings.server);
-        let tcp = timed("connect", TcpStream::connect(&settings.server)).await?;
-        tcp.set_nodelay(true)?;
-        let stream = match settings.tls {
-            TlsMode::Imaps | TlsMode::Smtps => start_tls(tcp, host, tls_config(ca)?).await?,
-            TlsMode::None | TlsMode::Starttls => Stream::Plain(tcp),
-        };
-        let mut client = async_imap::Client::new(stream);
-        timed("greeting", async { client.read_response().await.map_err(anyhow::Error::from) })
-            .await?
-            .ok_or_else(|| anyhow!("IMAP server closed the connection before greeting"))?;
-        if settings.tls == TlsMode::Starttls {
-            timed("STARTTLS", client.run_command_and_check_ok("STARTTLS", None)).await?;
-            let Stream::Plain(tcp) = client.into_inner() else { unreachable!("STARTTLS on a TLS stream") };
-            client = async_imap::Client::new(start_tls(tcp, host, tls_config(ca)?).await?);
-        }
-        let mut session = timed("LOGIN", async {
-            client.login(&settings.user, password).await.map_err(|(e, _)| anyhow::Error::from(e))
-        })
-        .await?;
-        let caps = timed("CAPABILITY", session.capabilities()).await?;
-        let idle = caps.has_str("IDLE");
+        let (mut session, idle) = login(settings, password, ca).await?;
         for side in [&settings.handled_folder, &settings.quarantine_folder, &settings.sent_folder] {
             // CREATE fails when the folder exists; that is the common case.
             let _ = timed("CREATE", session.create(side)).await;
         }
         let selected = timed("SELECT", session.select(folder)).await?;
         Ok(Self { session, folder: folder.to_owned(), uidvalidity: selected.uid_validity.unwrap_or(0), idle })
+    }
+
+    /// Logs in and looks at `folder` read-only, changing nothing (for
+    /// `check-config --connect`); says what it found.
+    pub async fn check(
+        settings: &MailboxSettings,
+        password: &str,
+        ca: Option<&std::path::Path>,
+    ) -> anyhow::Result<String> {
+        let (mut session, idle) = login(settings, password, ca).await?;
+        let folder = timed("EXAMINE", session.examine(&settings.folder)).await?;
+        let _ = timeout(Duration::from_secs(5), session.logout()).await;
+        Ok(format!(
+            "logged in as {} at {}; {} holds {} message(s); IDLE {}",
+            settings.user,
+            settings.server,
+            settings.folder,
+            folder.exists,
+            if idle { "offered" } else { "not offered (polling)" }
+        ))
     }
 
     /// UIDs of every message in the folder, ascending. The folder holds only

@@ -100,9 +100,12 @@ impl Sender {
         Ok(())
     }
 
-    /// Opens a connection and says hello (for `check-config --connect`).
+    /// Opens a connection, says hello and logs in when configured to (for
+    /// `check-config --connect`).
     pub async fn check(&self) -> anyhow::Result<()> {
-        self.transport.test_connection().await?;
+        if !self.transport.test_connection().await? {
+            anyhow::bail!("the server did not answer NOOP");
+        }
         Ok(())
     }
 }

@@ -14,44 +14,6 @@ const COMPLAINTS: usize = 1000;
 /// SIGKILLs while they are handled.
 const KILLS: usize = 10;
 
-/// config/example.toml made private to `prefix`, with absolute paths.
-fn private_config(prefix: &str, db: &str) -> std::path::PathBuf {
-    let root = root();
-    let mut text = std::fs::read_to_string(root.join("config/example.toml")).expect("example config");
-    for local in [
-        "complaints",
-        "baobei",
-        "liujia",
-        "chenmin",
-        "supervisor",
-        "channel",
-        "manager-north",
-        "manager-east",
-        "manager-south",
-        "manager-west",
-        "station-bj01",
-        "station-sh02",
-        "station-gz03",
-        "station-cd04",
-        "station-hk05",
-    ] {
-        for at in ["@", "+"] {
-            text = text.replace(&format!("\"{local}{at}"), &format!("\"{prefix}-{local}{at}"));
-        }
-    }
-    text = text
-        .replace("\"../templates\"", &format!("\"{}\"", root.join("templates").display()))
-        .replace("\"../data/calendar/cn.toml\"", &format!("\"{}\"", root.join("data/calendar/cn.toml").display()))
-        .replace("sqlite://../var/complaintd.db", db);
-    let lab = lab();
-    text = text.replace("127.0.0.1:10143", &lab.imap).replace("127.0.0.1:10025", &lab.smtp);
-    let dir = std::env::temp_dir().join(format!("complaintd-fault-{prefix}"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("config.toml");
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
 /// Starts the real binary; its log is appended to `daemon.log` beside the config.
 fn start_daemon(config: &std::path::Path) -> Child {
     let log = std::fs::OpenOptions::new()

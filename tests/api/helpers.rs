@@ -94,6 +94,44 @@ pub async fn test_settings(prefix: &str) -> Settings {
     s
 }
 
+/// config/example.toml made private to `prefix`, with absolute paths.
+pub fn private_config(prefix: &str, db: &str) -> std::path::PathBuf {
+    let root = root();
+    let mut text = std::fs::read_to_string(root.join("config/example.toml")).expect("example config");
+    for local in [
+        "complaints",
+        "baobei",
+        "liujia",
+        "chenmin",
+        "supervisor",
+        "channel",
+        "manager-north",
+        "manager-east",
+        "manager-south",
+        "manager-west",
+        "station-bj01",
+        "station-sh02",
+        "station-gz03",
+        "station-cd04",
+        "station-hk05",
+    ] {
+        for at in ["@", "+"] {
+            text = text.replace(&format!("\"{local}{at}"), &format!("\"{prefix}-{local}{at}"));
+        }
+    }
+    text = text
+        .replace("\"../templates\"", &format!("\"{}\"", root.join("templates").display()))
+        .replace("\"../data/calendar/cn.toml\"", &format!("\"{}\"", root.join("data/calendar/cn.toml").display()))
+        .replace("sqlite://../var/complaintd.db", db);
+    let lab = lab();
+    text = text.replace("127.0.0.1:10143", &lab.imap).replace("127.0.0.1:10025", &lab.smtp);
+    let dir = std::env::temp_dir().join(format!("complaintd-config-{prefix}"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
 /// SQLite in a temp dir, or a fresh PostgreSQL database when
 /// `COMPLAINTD_TEST_DB=postgres`.
 async fn database_url(prefix: &str) -> String {
@@ -123,6 +161,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub clock: Clock,
     pub store: Store,
+    /// Where `/metrics` and `/health` answer, when `[metrics]` is set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     sweep_wake: Arc<Notify>,
     outbox_wake: Arc<Notify>,
     report_wake: Arc<Notify>,
@@ -132,8 +172,14 @@ pub struct TestApp {
 
 /// Starts a daemon on a private network, at `now` on a manual clock.
 pub async fn spawn_app_at(now: DateTime<Utc>) -> TestApp {
+    spawn_app_with(now, |_| {}).await
+}
+
+/// Like `spawn_app_at`, with the test's own changes to the settings.
+pub async fn spawn_app_with(now: DateTime<Utc>, edit: impl FnOnce(&mut Settings)) -> TestApp {
     let prefix = unique_prefix();
-    let settings = test_settings(&prefix).await;
+    let mut settings = test_settings(&prefix).await;
+    edit(&mut settings);
     start(Network { prefix }, settings, Clock::manual(now)).await
 }
 
@@ -167,11 +213,12 @@ pub async fn spawn_app() -> TestApp {
 async fn start(net: Network, settings: Settings, clock: Clock) -> TestApp {
     let app = App::build(settings.clone(), clock.clone()).await.expect("app builds");
     let store = app.store.clone();
+    let metrics_addr = app.metrics_addr();
     let (sweep_wake, outbox_wake, report_wake) =
         (app.sweep_wake.clone(), app.outbox_wake.clone(), app.report_wake.clone());
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(app.run(stop_rx));
-    TestApp { net, settings, clock, store, sweep_wake, outbox_wake, report_wake, stop, task: Some(task) }
+    TestApp { net, settings, clock, store, metrics_addr, sweep_wake, outbox_wake, report_wake, stop, task: Some(task) }
 }
 
 impl TestApp {

@@ -6,6 +6,7 @@ mod faults;
 mod helpers;
 mod instances;
 mod lifecycle;
+mod operator;
 mod outages;
 mod prereports;
 mod reports;

@@ -1,0 +1,355 @@
+//! `complaintd check-config`: what can be known about a config before the
+//! daemon runs on it (values, secrets in the environment, templates, cron
+//! schedules, calendar coverage) and, with `--connect`, whether the mail
+//! servers and the database let it in. Every finding names the file and the key.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::app::{load_parts, password, redact};
+use crate::config::{ConfigError, Secret, Settings, TlsMode};
+use crate::mail::imap::Mailbox;
+use crate::mail::smtp::Sender;
+use crate::store::{Store, StoreError};
+
+/// How long each `--connect` check may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// The daemon would not start, or would fail at work.
+    Error,
+    /// Works, but the operator should know.
+    Warning,
+    /// A `--connect` check that passed.
+    Ok,
+}
+
+/// One thing found about one key of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub level: Level,
+    /// The key as written in the file (`stations[2].emails[0]`); empty when
+    /// the finding is about the whole file.
+    pub key: String,
+    pub message: String,
+}
+
+/// Everything found about one config file.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The file, as the operator named it.
+    pub path: PathBuf,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    fn add(&mut self, level: Level, key: impl Into<String>, message: impl Into<String>) {
+        self.findings.push(Finding { level, key: key.into(), message: message.into() });
+    }
+
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|f| f.level == Level::Error).count()
+    }
+
+    /// One line per finding (`error: FILE: KEY: MESSAGE`), then a summary.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let path = self.path.display();
+        for f in &self.findings {
+            let level = match f.level {
+                Level::Error => "error",
+                Level::Warning => "warning",
+                Level::Ok => "ok",
+            };
+            let key = if f.key.is_empty() { String::new() } else { format!("{}: ", f.key) };
+            // Multi-line messages (TOML's) are indented under their line.
+            let message = f.message.trim_end().replace('\n', "\n    ");
+            let _ = writeln!(out, "{level}: {path}: {key}{message}");
+        }
+        let warnings = self.findings.iter().filter(|f| f.level == Level::Warning).count();
+        let _ = writeln!(out, "{path}: {} error(s), {warnings} warning(s)", self.errors());
+        out
+    }
+}
+
+/// Checks the config at `path` as of `now` (for the calendar's coverage);
+/// with `connect`, also logs in to IMAP, SMTP and the database.
+pub async fn check(path: &Path, now: DateTime<Utc>, connect: bool) -> Report {
+    let mut report = Report { path: path.to_owned(), findings: Vec::new() };
+    let settings = match Settings::read(path) {
+        Ok(s) => s,
+        Err(ConfigError::Read { error, .. }) => {
+            report.add(Level::Error, "", format!("cannot read: {error}"));
+            return report;
+        }
+        Err(ConfigError::Parse { message, .. }) => {
+            report.add(Level::Error, "", message);
+            return report;
+        }
+        Err(ConfigError::Invalid { key, message, .. }) => {
+            report.add(Level::Error, key, message);
+            return report;
+        }
+    };
+    for (key, message) in settings.problems() {
+        report.add(Level::Error, key, message);
+    }
+    if let Ok(text) = std::fs::read_to_string(path)
+        && let Ok(table) = text.parse::<toml::Table>()
+    {
+        for (key, expr) in cron_fields(&table) {
+            if let Some(problem) = cron_problem(&expr) {
+                report.add(Level::Error, key, problem);
+            }
+        }
+    }
+    secrets(&settings, &mut report);
+    transport(&settings, &mut report);
+    match load_parts(&settings) {
+        Ok((calendar, _templates)) => {
+            let today = now.with_timezone(&calendar.tz()).date_naive();
+            for w in calendar.coverage_warnings(today) {
+                report.add(Level::Warning, "calendar.holiday_files", w);
+            }
+        }
+        Err(e) => {
+            let key =
+                if e.downcast_ref::<crate::templates::TemplateError>().is_some() { "templates" } else { "calendar" };
+            report.add(Level::Error, key, format!("{e:#}"));
+        }
+    }
+    if connect {
+        connections(&settings, &mut report).await;
+    }
+    report
+}
+
+/// Passwords: where each comes from, and whether it is there.
+fn secrets(s: &Settings, report: &mut Report) {
+    let mut one = |section: &str, needed: bool, env: Option<&str>, inline: Option<&str>| {
+        if let Some(var) = env
+            && std::env::var_os(var).is_none()
+        {
+            match (inline, needed) {
+                (Some(_), _) => report.add(
+                    Level::Warning,
+                    format!("{section}.password_env"),
+                    format!("{var} is not set: the password written in {section}.password is used"),
+                ),
+                (None, true) => report.add(
+                    Level::Error,
+                    format!("{section}.password_env"),
+                    format!("{var} is not set and there is no {section}.password"),
+                ),
+                (None, false) => {}
+            }
+        } else if env.is_none() && inline.is_none() && needed {
+            report.add(Level::Error, section, format!("no password: set {section}.password_env"));
+        }
+    };
+    one("mailbox", true, s.mailbox.password_env.as_deref(), s.mailbox.password.as_ref().map(Secret::expose));
+    let smtp_login = s.smtp.user.is_some();
+    one("smtp", smtp_login, s.smtp.password_env.as_deref(), s.smtp.password.as_ref().map(Secret::expose));
+    if !smtp_login && (s.smtp.password.is_some() || s.smtp.password_env.is_some()) {
+        report.add(Level::Warning, "smtp.user", "a password is configured but no user: the daemon will not log in");
+    }
+}
+
+/// Transport security and the files and sockets it names.
+fn transport(s: &Settings, report: &mut Report) {
+    let loopback = |server: &str| {
+        let host = server.rsplit_once(':').map_or(server, |(h, _)| h).trim_matches(['[', ']']);
+        host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    };
+    for (section, server, tls, ca) in [
+        ("mailbox", &s.mailbox.server, s.mailbox.tls, &s.mailbox.ca_file),
+        ("smtp", &s.smtp.server, s.smtp.tls, &s.smtp.ca_file),
+    ] {
+        if tls == TlsMode::None && !loopback(server) {
+            report.add(
+                Level::Warning,
+                format!("{section}.tls"),
+                format!("\"none\" sends the password in clear to {server}, which is not on loopback"),
+            );
+        }
+        if let Some(ca) = ca
+            && !s.resolve(ca).is_file()
+        {
+            report.add(
+                Level::Error,
+                format!("{section}.ca_file"),
+                format!("{} does not exist", s.resolve(ca).display()),
+            );
+        }
+    }
+    if let Some(m) = &s.metrics
+        && !m.listen.ip().is_loopback()
+    {
+        report.add(
+            Level::Warning,
+            "metrics.listen",
+            format!("{} is reachable from the network; the endpoint has no authentication", m.listen),
+        );
+    }
+}
+
+/// `--connect`: logs in to each server and reports how it went.
+async fn connections(s: &Settings, report: &mut Report) {
+    let imap = async {
+        let password = password(s.mailbox.password_env.as_deref(), s.mailbox.password.as_ref().map(Secret::expose))
+            .ok_or_else(|| anyhow::anyhow!("no password"))?;
+        let ca = s.mailbox.ca_file.as_ref().map(|p| s.resolve(p));
+        Mailbox::check(&s.mailbox, &password, ca.as_deref()).await
+    };
+    match within(imap).await {
+        Ok(what) => report.add(Level::Ok, "mailbox", what),
+        Err(e) => report.add(Level::Error, "mailbox", format!("IMAP {}: {e:#}", s.mailbox.server)),
+    }
+    let smtp = async {
+        let password = password(s.smtp.password_env.as_deref(), s.smtp.password.as_ref().map(Secret::expose));
+        let ca = match &s.smtp.ca_file {
+            Some(p) => Some(std::fs::read(s.resolve(p))?),
+            None => None,
+        };
+        Sender::new(&s.smtp, password, ca)?.check().await?;
+        Ok(match &s.smtp.user {
+            Some(user) => format!("{} accepted the connection and the login of {user}", s.smtp.server),
+            None => format!("{} accepted the connection", s.smtp.server),
+        })
+    };
+    match within(smtp).await {
+        Ok(what) => report.add(Level::Ok, "smtp", what),
+        Err(e) => report.add(Level::Error, "smtp", format!("SMTP {}: {e:#}", s.smtp.server)),
+    }
+    let url = redact(&s.database.url);
+    let db = async {
+        let store = Store::open(&s.database.url, &s.base_dir, false).await?;
+        let ping = store.ping().await;
+        store.close().await;
+        ping
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, db).await {
+        Ok(Ok(())) => report.add(Level::Ok, "database.url", format!("{url} answers")),
+        Ok(Err(StoreError::Missing(p))) => report.add(
+            Level::Warning,
+            "database.url",
+            format!("{} does not exist yet: the daemon creates it", p.display()),
+        ),
+        Ok(Err(e)) => report.add(Level::Error, "database.url", format!("{url}: {e}")),
+        Err(_) => report.add(Level::Error, "database.url", format!("{url}: no answer in {CONNECT_TIMEOUT:?}")),
+    }
+}
+
+/// `fut`, or an error when it takes longer than CONNECT_TIMEOUT.
+async fn within<T>(fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::time::timeout(CONNECT_TIMEOUT, fut)
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer in {CONNECT_TIMEOUT:?}")))
+}
+
+/// Every string value in the file whose key names a cron schedule (`cron`,
+/// `*_cron`, `schedule`), with its dotted key; so any section that grows
+/// schedules is checked without this module knowing it.
+pub fn cron_fields(table: &toml::Table) -> Vec<(String, String)> {
+    fn walk(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
+        match value {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let is_cron = k == "cron" || k.ends_with("_cron") || k == "schedule";
+                    match v {
+                        toml::Value::String(s) if is_cron => out.push((key, s.clone())),
+                        _ => walk(&key, v, out),
+                    }
+                }
+            }
+            toml::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(&format!("{prefix}[{i}]"), v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", &toml::Value::Table(table.clone()), &mut out);
+    out
+}
+
+/// What is wrong with a cron expression, if anything: five fields
+/// (minute hour day month weekday) or the `cron` crate's six or seven
+/// (seconds first, year last), and it must fire at some time.
+pub fn cron_problem(expr: &str) -> Option<String> {
+    let fields = expr.split_whitespace().count();
+    let full = match fields {
+        5 => format!("0 {expr}"),
+        6 | 7 => expr.to_owned(),
+        n => return Some(format!("{expr:?}: {n} fields; want 5 (minute hour day month weekday), or 6-7 with seconds")),
+    };
+    match cron::Schedule::from_str(&full) {
+        Ok(schedule) if schedule.upcoming(Utc).next().is_none() => Some(format!("{expr:?} never fires")),
+        Ok(_) => None,
+        Err(e) => Some(format!("{expr:?}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_expressions_are_judged() {
+        assert_eq!(cron_problem("0 9 1 * *"), None);
+        assert_eq!(cron_problem("0 0 9 1 * *"), None);
+        assert_eq!(cron_problem("0 0 9 * * Mon"), None);
+        assert!(cron_problem("0 9 1 *").unwrap().contains("4 fields"));
+        assert!(cron_problem("0 25 1 * *").is_some());
+        assert!(cron_problem("0 0 0 1 1 * 2001").unwrap().contains("never fires"));
+    }
+
+    #[test]
+    fn cron_fields_are_found_anywhere_with_their_keys() {
+        let table: toml::Table = r#"
+            [reports]
+            monthly_cron = "0 9 1 * *"
+            weekly = { cron = "0 9 * * Mon", to = "x" }
+            [[reports.extra]]
+            schedule = "bad"
+            [other]
+            cron = 5
+        "#
+        .parse()
+        .unwrap();
+        let found = cron_fields(&table);
+        let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["reports.extra[0].schedule", "reports.monthly_cron", "reports.weekly.cron"]);
+    }
+
+    #[test]
+    fn findings_render_with_file_and_key() {
+        let report = Report {
+            path: "config/x.toml".into(),
+            findings: vec![
+                Finding {
+                    level: Level::Error,
+                    key: "stations[2].emails[0]".into(),
+                    message: "not an email address".into(),
+                },
+                Finding { level: Level::Warning, key: String::new(), message: "line 1\nline 2".into() },
+            ],
+        };
+        assert_eq!(
+            report.render(),
+            "error: config/x.toml: stations[2].emails[0]: not an email address\n\
+             warning: config/x.toml: line 1\n    line 2\n\
+             config/x.toml: 1 error(s), 1 warning(s)\n"
+        );
+    }
+}
