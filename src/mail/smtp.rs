@@ -41,11 +41,13 @@ impl SendError {
 
     /// The server may have taken the mail all the same: the connection broke
     /// or timed out after it was handed over, so its answer never came.
-    /// A 4xx/5xx answer or a refused connection means it was not taken.
+    /// A 4xx/5xx answer, a refused connection or a client-side refusal
+    /// means it was not taken.
     pub fn may_have_been_accepted(&self) -> bool {
         match self {
             SendError::Address(_) => false,
-            SendError::Smtp(e) => !(e.is_transient() || e.is_permanent() || connection_refused(e)),
+            // A client error (e.g. no STARTTLS offered) stops before any data.
+            SendError::Smtp(e) => !(e.is_transient() || e.is_permanent() || e.is_client() || connection_refused(e)),
         }
     }
 }

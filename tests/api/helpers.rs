@@ -19,6 +19,10 @@ use tokio::task::JoinHandle;
 pub struct Lab {
     pub smtp: String,
     pub imap: String,
+    /// IMAP with TLS from the first byte.
+    pub imaps: String,
+    /// The test CA that signed the lab's server certificate.
+    pub ca: PathBuf,
     pub pg_url: String,
 }
 
@@ -27,6 +31,8 @@ pub fn lab() -> Lab {
     Lab {
         smtp: var("COMPLAINTD_LAB_SMTP", "127.0.0.1:10025"),
         imap: var("COMPLAINTD_LAB_IMAP", "127.0.0.1:10143"),
+        imaps: var("COMPLAINTD_LAB_IMAPS", "127.0.0.1:10993"),
+        ca: var("COMPLAINTD_LAB_CA", "/tmp/complaintd-lab/tls/ca.crt").into(),
         pg_url: var("COMPLAINTD_LAB_PG_URL", "postgres://postgres@127.0.0.1:15432/complaintd"),
     }
 }
@@ -424,7 +430,6 @@ pub fn reply_mail(from: &str, to: &str, message_id: &str, in_reply_to: &str, sub
     .into_bytes()
 }
 
-/// Waits until `user`'s `folder` holds at least `count` messages.
 /// Waits until the outbox holds `n` unsent mails (0: everything accepted).
 pub async fn wait_for_unsent(app: &TestApp, n: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -438,6 +443,7 @@ pub async fn wait_for_unsent(app: &TestApp, n: i64) {
     }
 }
 
+/// Waits until `user`'s `folder` holds at least `count` messages.
 pub async fn wait_for_folder(user: &str, folder: &str, count: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while mailbox(user, folder).await.len() < count {

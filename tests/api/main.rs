@@ -4,6 +4,7 @@
 
 mod faults;
 mod helpers;
+mod hostile;
 mod instances;
 mod lifecycle;
 mod operator;
