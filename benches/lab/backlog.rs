@@ -31,6 +31,9 @@ pub struct Backlog {
     pub raw_smtp_accepted_secs: f64,
     /// … and all readable in the inboxes, seconds.
     pub raw_smtp_secs: f64,
+    /// The desk's mail for N complaints (2N submissions, 3N deliveries) sent
+    /// straight through Postfix, until all delivered, seconds.
+    pub raw_desk_pattern_secs: f64,
     /// Daemon start → every forward in a station inbox, seconds.
     pub desk_secs: f64,
     /// Daemon start → every copy and acknowledgement in the handler's inbox too, seconds.
@@ -45,6 +48,9 @@ pub struct Backlog {
     pub raw_fetch_rate: f64,
     /// desk_rate / raw_smtp_rate.
     pub fraction_of_smtp: f64,
+    /// Daemon start → all delivered, against the same mail sent straight
+    /// (raw_desk_pattern_secs / desk_drain_secs).
+    pub fraction_of_same_mail: f64,
     /// desk_rate / raw_fetch_rate.
     pub fraction_of_fetch: f64,
     /// Peak resident memory of the daemon during the backlog (VmHWM), KiB.
@@ -119,10 +125,27 @@ async fn raw_fetch(lab: &Lab, net: &Network, n: usize) -> anyhow::Result<f64> {
     Ok(secs)
 }
 
-/// The same N mails straight to the station inboxes through Postfix.
-async fn raw_smtp(lab: &Lab, n: usize, patience: Duration) -> anyhow::Result<(f64, f64)> {
+/// What the raw SMTP run sends for each complaint.
+#[derive(Clone, Copy, PartialEq)]
+enum Pattern {
+    /// One mail to the station: the issue's "same number of mails".
+    Station,
+    /// What the desk sends: a mail to the station copied to the handler, and
+    /// one to the handler (two submissions, three deliveries).
+    Desk,
+}
+
+/// N complaints' worth of mail straight through Postfix; returns the seconds
+/// until all were accepted and until all were in their inboxes.
+async fn raw_smtp(lab: &Lab, n: usize, pattern: Pattern, patience: Duration) -> anyhow::Result<(f64, f64)> {
     let net = Network::new("r");
-    let mut counter = Counter::new(lab, &station_inboxes(&net)).await?;
+    let mut inboxes = station_inboxes(&net);
+    let mut expect = n;
+    if pattern == Pattern::Desk {
+        inboxes.extend(net.handlers());
+        expect = 3 * n;
+    }
+    let mut counter = Counter::new(lab, &inboxes).await?;
     let smtp = Smtp::new(lab, CONNECTIONS as u32)?;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -131,7 +154,17 @@ async fn raw_smtp(lab: &Lab, n: usize, patience: Duration) -> anyhow::Result<(f6
         tasks.push(tokio::spawn(async move {
             for i in (k..n).step_by(CONNECTIONS) {
                 let (code, name) = STATIONS[i % STATIONS.len()];
-                smtp.send(&net.handler(), &net.station(code), &net.complaint(i, (code, name))).await?;
+                let mail = net.complaint(i, (code, name));
+                let (handler, _) = net.handler(i);
+                match pattern {
+                    Pattern::Station => {
+                        smtp.send(&handler, &net.station(code), &mail).await?;
+                    }
+                    Pattern::Desk => {
+                        smtp.send_to(&handler, &[net.station(code), handler.clone()], &mail).await?;
+                        smtp.send(&handler, &handler, &mail).await?;
+                    }
+                }
             }
             anyhow::Ok(())
         }));
@@ -140,9 +173,9 @@ async fn raw_smtp(lab: &Lab, n: usize, patience: Duration) -> anyhow::Result<(f6
         t.await??;
     }
     let accepted = started.elapsed().as_secs_f64();
-    while counter.total().await? < n {
+    while counter.total().await? < expect {
         if started.elapsed() > patience {
-            bail!("raw SMTP: not all {n} mails delivered in {patience:?}");
+            bail!("raw SMTP: not all {expect} deliveries done in {patience:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -155,13 +188,14 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Backlog> {
     let mail_bytes = net.complaint(0, STATIONS[0]).len();
     let fill_secs = fill(lab, &net, n).await.context("filling the shared mailbox")?;
     let raw_fetch_secs = raw_fetch(lab, &net, n).await?;
-    let (raw_smtp_accepted_secs, raw_smtp_secs) = raw_smtp(lab, n, patience).await?;
+    let (raw_smtp_accepted_secs, raw_smtp_secs) = raw_smtp(lab, n, Pattern::Station, patience).await?;
+    let (_, raw_desk_pattern_secs) = raw_smtp(lab, n, Pattern::Desk, patience).await?;
 
     let dir = work.join(&net.prefix);
     let config = write_config(lab, &net, &dir)?;
     let db = format!("sqlite://{}", dir.join("complaintd.db").display());
     let mut stations = Counter::new(lab, &station_inboxes(&net)).await?;
-    let mut handler = Counter::new(lab, &[net.handler()]).await?;
+    let mut handler = Counter::new(lab, &net.handlers()).await?;
     let started = Instant::now();
     let daemon = Daemon::start(&config, &db, &dir.join("complaintd.log")).await?;
     let (mut first, mut forwarded) = (None, None);
@@ -197,6 +231,7 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Backlog> {
         raw_fetch_secs,
         raw_smtp_accepted_secs,
         raw_smtp_secs,
+        raw_desk_pattern_secs,
         desk_secs,
         desk_drain_secs: drained,
         desk_first_secs: first.unwrap_or(f64::NAN),
@@ -205,6 +240,7 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Backlog> {
         raw_fetch_rate: rate(raw_fetch_secs),
         fraction_of_smtp: rate(desk_secs) / rate(raw_smtp_secs),
         fraction_of_fetch: rate(desk_secs) / rate(raw_fetch_secs),
+        fraction_of_same_mail: raw_desk_pattern_secs / drained,
         peak_rss_kib,
         idle_rss_after_kib,
         warnings: Moments::read(&log)?.warnings,

@@ -71,7 +71,7 @@ pub async fn run(lab: &Lab, complaints: usize, floor_mails: usize, work: &Path) 
     let (mut idle, mut poll) = (watch::idle(lab, &inbox).await?, watch::poll(lab, &inbox, POLL).await?);
     let (mut floor_readable, mut floor_idle) = (Vec::new(), Vec::new());
     for i in 0..floor_mails {
-        let accepted = smtp.send(&floor.handler(), &inbox, &floor.complaint(i, STATIONS[0])).await?;
+        let accepted = smtp.send(&floor.handler(i).0, &inbox, &floor.complaint(i, STATIONS[0])).await?;
         let (p, d) = arrival(&mut idle, &mut poll).await.context("floor mail never arrived")?;
         floor_readable.push(secs_between(accepted, p.at));
         floor_idle.push(secs_between(accepted, d.at));
@@ -93,7 +93,7 @@ pub async fn run(lab: &Lab, complaints: usize, floor_mails: usize, work: &Path) 
     let mut trips = Vec::new();
     let mut lost = 0;
     for i in 0..complaints {
-        let accepted = smtp.send(&net.handler(), &net.dispatch(), &net.complaint(i, STATIONS[0])).await?;
+        let accepted = smtp.send(&net.handler(i).0, &net.dispatch(), &net.complaint(i, STATIONS[0])).await?;
         match arrival(&mut idle, &mut poll).await {
             Some((p, d)) => trips.push(Trip {
                 accepted,

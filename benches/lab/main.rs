@@ -96,7 +96,7 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
     if plan.wants("sweep") {
         eprintln!("bench: deadline sweep");
         let sizes: &[usize] = if q { &[10_000, 100_000] } else { &[10_000, 100_000, 1_000_000] };
-        report.sweep = Some(sweep::run(&lab, sizes, 100, &work).await?);
+        report.sweep = Some(sweep::run(&lab, sizes, &work).await?);
     }
     report.machine.load_after = report::loadavg();
     report.wall_secs = started.elapsed().as_secs_f64();

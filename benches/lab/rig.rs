@@ -9,9 +9,6 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use complaintd::mail::imap::Stream;
-use lettre::address::Envelope;
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::net::TcpStream;
 
 pub type Session = async_imap::Session<Stream>;
@@ -60,6 +57,9 @@ pub fn unique_prefix(tag: &str) -> String {
 mod network;
 pub use network::Network;
 
+/// The demo network's call-center handlers: localpart and name.
+const HANDLERS: [(&str, &str); 2] = [("liujia", "刘嘉"), ("chenmin", "陈敏")];
+
 /// The demo network's stations (config/example.toml), for spreading load.
 pub const STATIONS: [(&str, &str); 5] = [
     ("BJ01", "北京海淀服务站"),
@@ -76,8 +76,15 @@ impl Network {
     pub fn dispatch(&self) -> String {
         self.hq("complaints")
     }
-    pub fn handler(&self) -> String {
-        self.hq("liujia")
+    /// The call-center handler who files the `seq`-th complaint: the demo
+    /// network's two (config/example.toml), taking turns.
+    pub fn handler(&self, seq: usize) -> (String, &'static str) {
+        let (local, name) = HANDLERS[seq % HANDLERS.len()];
+        (self.hq(local), name)
+    }
+
+    pub fn handlers(&self) -> Vec<String> {
+        HANDLERS.iter().map(|(local, _)| self.hq(local)).collect()
     }
 
     /// The `seq`-th complaint of this network for `station`, as the call
@@ -86,10 +93,11 @@ impl Network {
     /// order, so none is taken for a repeat of another.
     pub fn complaint(&self, seq: usize, station: (&str, &str)) -> Vec<u8> {
         let (code, name) = station;
+        let (handler, handler_name) = self.handler(seq);
         let form = format!(
             "投诉单号：HC{seq:08}\n紧急程度：加急\n投诉分类：服务类-服务质量-维修周期\n服务站：{code} {name}\n\
              客户姓名：马丽\n联系电话：139{seq:08}\n服务单号：SO-{}-{seq:06}\n产品型号：超翔 E500\n\
-             所在地区：北京市海淀区\n投诉内容：报修后五天无人联系，客户多次致电无果。\n客户诉求：尽快上门。\n受理人：刘嘉\n",
+             所在地区：北京市海淀区\n投诉内容：报修后五天无人联系，客户多次致电无果。\n客户诉求：尽快上门。\n受理人：{handler_name}\n",
             self.prefix
         );
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
@@ -100,8 +108,8 @@ impl Network {
              Date: Mon, 16 Nov 2026 09:30:00 +0800\r\nMessage-ID: <{}.{seq}@hq.example.test>\r\n\
              MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
              Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
-            b64("刘嘉"),
-            self.handler(),
+            b64(handler_name),
+            handler,
             self.dispatch(),
             b64("投诉转出-马丽"),
             self.prefix,
@@ -166,27 +174,28 @@ pub async fn count(session: &mut Session, folder: &str) -> anyhow::Result<usize>
     Ok(session.status(folder, "(MESSAGES)").await?.exists as usize)
 }
 
-/// An SMTP client with a pool of connections to the lab's Postfix.
+/// An SMTP client with a pool of connections to the lab's Postfix: the
+/// daemon's own sender, so raw and desk runs submit mail alike.
 #[derive(Clone)]
 pub struct Smtp {
-    /// Pooled, so one connection serves many mails as a mail client would.
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    sender: complaintd::mail::smtp::Sender,
 }
 
 impl Smtp {
     pub fn new(lab: &Lab, connections: u32) -> anyhow::Result<Self> {
-        let (host, port) = lab.smtp.rsplit_once(':').context("COMPLAINTD_LAB_SMTP is host:port")?;
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(port.parse()?)
-            .pool_config(PoolConfig::new().max_size(connections))
-            .build();
-        Ok(Self { transport })
+        let mut settings = complaintd::config::Settings::load(&root().join("config/example.toml"))?.smtp;
+        settings.server = lab.smtp.clone();
+        settings.pool_size = connections;
+        Ok(Self { sender: complaintd::mail::smtp::Sender::new(&settings, None, None)? })
     }
 
     /// Submits one message; returns once Postfix has accepted it (250 after DATA).
     pub async fn send(&self, from: &str, to: &str, raw: &[u8]) -> anyhow::Result<SystemTime> {
-        let envelope = Envelope::new(Some(from.parse()?), vec![to.parse()?])?;
-        self.transport.send_raw(&envelope, raw).await.context("lab SMTP")?;
+        self.send_to(from, &[to.to_owned()], raw).await
+    }
+
+    pub async fn send_to(&self, from: &str, to: &[String], raw: &[u8]) -> anyhow::Result<SystemTime> {
+        self.sender.send(from, to, raw).await.context("lab SMTP")?;
         Ok(SystemTime::now())
     }
 }
