@@ -55,6 +55,8 @@ pub struct Backlog {
     pub fraction_of_fetch: f64,
     /// Peak resident memory of the daemon during the backlog (VmHWM), KiB.
     pub peak_rss_kib: u64,
+    /// CPU time the daemon used for the whole backlog (user + system), seconds.
+    pub desk_cpu_secs: f64,
     /// Resident memory 5 s after the backlog is done, KiB.
     pub idle_rss_after_kib: u64,
     /// Warnings the daemon logged (first few).
@@ -218,6 +220,7 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Backlog> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let desk_cpu_secs = daemon.cpu_secs()?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (idle_rss_after_kib, peak_rss_kib) = daemon.rss_kib()?;
     let log = daemon.log.clone();
@@ -242,6 +245,7 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Backlog> {
         fraction_of_fetch: rate(desk_secs) / rate(raw_fetch_secs),
         fraction_of_same_mail: raw_desk_pattern_secs / drained,
         peak_rss_kib,
+        desk_cpu_secs,
         idle_rss_after_kib,
         warnings: Moments::read(&log)?.warnings,
     })

@@ -236,6 +236,12 @@ impl Report {
             b.fraction_of_fetch * 100.0,
             b.fraction_of_same_mail * 100.0
         );
+        let _ = writeln!(
+            o,
+            "The daemon used {:.1} s of CPU for the backlog ({:.1} ms per complaint).\n",
+            b.desk_cpu_secs,
+            b.desk_cpu_secs * 1000.0 / b.mails as f64
+        );
         let _ = writeln!(o, "### Memory (VmHWM / VmRSS of the `complaintd run` process)\n");
         let idle = self.latency.as_ref().map(|l| mib(l.idle_rss_kib)).unwrap_or_else(|| "–".into());
         let _ = writeln!(

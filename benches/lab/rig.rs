@@ -257,6 +257,17 @@ impl Daemon {
         Ok((field("VmRSS:"), field("VmHWM:")))
     }
 
+    /// CPU time the process has used (user + system), seconds.
+    pub fn cpu_secs(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the parenthesised name; utime and stime are the 14th and 15th.
+        let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // USER_HZ is 100 on Linux.
+        Ok((ticks(11) + ticks(12)) / 100.0)
+    }
+
     /// SIGTERM (a clean stop), then waits for the process.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let _ = Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
