@@ -1,24 +1,55 @@
-//! The SMTP side: one pooled transport built from the settings; the outbox
-//! worker hands it finished messages.
+//! The SMTP side: a small pool of connections to the submission server; the
+//! outbox worker hands it finished messages.
+//!
+//! lettre speaks the protocol, but the sockets are opened here, with
+//! TCP_NODELAY: lettre writes a message and its closing "." in two writes
+//! and then waits for the answer, so with Nagle's algorithm on, the server's
+//! delayed ACK held every mail back ~40 ms (BENCHMARKS.md), which capped a
+//! pool of four connections at ~100 mails a second.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use lettre::Address;
 use lettre::address::Envelope;
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::timeout;
+use tokio_rustls::rustls::ClientConfig;
 
 use crate::config::{SmtpSettings, TlsMode};
+use crate::mail::imap::{Stream, start_tls, tls_config_pem};
 
-/// Longest wait for any one SMTP answer; the outbox lease outlasts a whole send.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest a connection, or one mail's whole exchange, may take; the outbox
+/// lease outlasts both.
+const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A pooled SMTP client.
 #[derive(Clone)]
 pub struct Sender {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    inner: Arc<Pool>,
+}
+
+struct Pool {
+    /// Server host (also the TLS name) and port.
+    host: String,
+    port: u16,
+    tls: TlsMode,
+    /// For TLS from the first byte: the system's roots plus `smtp.ca_file`.
+    wrapper: Option<Arc<ClientConfig>>,
+    /// For STARTTLS, which lettre negotiates itself.
+    starttls: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    /// EHLO name: this host's name.
+    hello: ClientId,
+    /// Connections between mails, most recently used last.
+    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    /// At most `smtp.pool_size` mails in flight, so at most that many connections.
+    slots: Semaphore,
 }
 
 /// Why a mail was not accepted; permanent errors are not retried forever.
@@ -28,6 +59,10 @@ pub enum SendError {
     Address(String),
     #[error("smtp: {0}")]
     Smtp(#[from] lettre::transport::smtp::Error),
+    #[error("smtp: connecting: {0:#}")]
+    Connect(anyhow::Error),
+    #[error("smtp: no answer in {TIMEOUT:?}")]
+    Timeout,
 }
 
 impl SendError {
@@ -36,31 +71,31 @@ impl SendError {
         match self {
             SendError::Address(_) => true,
             SendError::Smtp(e) => e.is_permanent(),
+            SendError::Connect(_) | SendError::Timeout => false,
         }
     }
 
     /// The server may have taken the mail all the same: the connection broke
-    /// or timed out after it was handed over, so its answer never came.
-    /// A 4xx/5xx answer, a refused connection or a client-side refusal
+    /// or timed out after the mail was handed over, so its answer never
+    /// came. A 4xx/5xx answer, a failed connection or a client-side refusal
     /// means it was not taken.
     pub fn may_have_been_accepted(&self) -> bool {
         match self {
-            SendError::Address(_) => false,
-            // A client error (e.g. no STARTTLS offered) stops before any data.
-            SendError::Smtp(e) => !(e.is_transient() || e.is_permanent() || e.is_client() || connection_refused(e)),
+            SendError::Address(_) | SendError::Connect(_) => false,
+            SendError::Timeout => true,
+            // A client error (e.g. a bad command) stops before any data.
+            SendError::Smtp(e) => !(e.is_transient() || e.is_permanent() || e.is_client()),
         }
     }
 }
 
-fn connection_refused(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
-            return true;
+impl AsyncTokioStream for Stream {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        match self {
+            Stream::Plain(s) => s.peer_addr(),
+            Stream::Tls(s) => s.get_ref().0.peer_addr(),
         }
-        cause = c.source();
     }
-    false
 }
 
 impl Sender {
@@ -70,27 +105,35 @@ impl Sender {
             .rsplit_once(':')
             .with_context(|| format!("smtp.server {:?} is not host:port", settings.server))?;
         let port: u16 = port.parse().with_context(|| format!("smtp.server port {port:?}"))?;
-        let tls_params = || -> anyhow::Result<TlsParameters> {
-            let mut b = TlsParameters::builder(host.to_owned());
-            if let Some(pem) = &ca_pem {
-                b = b.add_root_certificate(Certificate::from_pem(pem)?);
+        let (mut wrapper, mut starttls) = (None, None);
+        match settings.tls {
+            TlsMode::None => {}
+            TlsMode::Imaps | TlsMode::Smtps => wrapper = Some(tls_config_pem(ca_pem.as_deref())?),
+            TlsMode::Starttls => {
+                let mut b = TlsParameters::builder(host.to_owned());
+                if let Some(pem) = &ca_pem {
+                    b = b.add_root_certificate(Certificate::from_pem(pem)?);
+                }
+                starttls = Some(b.build_rustls()?);
             }
-            Ok(b.build_rustls()?)
-        };
-        let tls = match settings.tls {
-            TlsMode::None => Tls::None,
-            TlsMode::Starttls => Tls::Required(tls_params()?),
-            TlsMode::Imaps | TlsMode::Smtps => Tls::Wrapper(tls_params()?),
-        };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(port)
-            .tls(tls)
-            .timeout(Some(COMMAND_TIMEOUT))
-            .pool_config(PoolConfig::new().max_size(settings.pool_size.max(1)));
-        if let (Some(user), Some(password)) = (&settings.user, password) {
-            builder = builder.credentials(Credentials::new(user.clone(), password));
         }
-        Ok(Self { transport: builder.build() })
+        let credentials = match (&settings.user, password) {
+            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
+            _ => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Pool {
+                host: host.to_owned(),
+                port,
+                tls: settings.tls,
+                wrapper,
+                starttls,
+                credentials,
+                hello: ClientId::default(),
+                idle: Mutex::new(Vec::new()),
+                slots: Semaphore::new(settings.pool_size.max(1) as usize),
+            }),
+        })
     }
 
     /// Submits one finished message.
@@ -98,16 +141,69 @@ impl Sender {
         let parse = |a: &str| a.parse::<Address>().map_err(|_| SendError::Address(a.to_owned()));
         let to = recipients.iter().map(|r| parse(r)).collect::<Result<Vec<_>, _>>()?;
         let envelope = Envelope::new(Some(parse(from)?), to).map_err(|_| SendError::Address(from.to_owned()))?;
-        self.transport.send_raw(&envelope, message).await?;
-        Ok(())
+        let pool = &self.inner;
+        let _slot = pool.slots.acquire().await.map_err(|_| SendError::Timeout)?;
+        let mut conn = self.connection().await?;
+        match timeout(TIMEOUT, conn.send(&envelope, message)).await {
+            Ok(Ok(_)) => {
+                pool.idle.lock().await.push(conn);
+                Ok(())
+            }
+            // lettre has already quit a connection that failed mid-mail.
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(SendError::Timeout),
+        }
+    }
+
+    /// An idle connection that still answers, or a new one.
+    async fn connection(&self) -> Result<AsyncSmtpConnection, SendError> {
+        loop {
+            let Some(mut conn) = self.inner.idle.lock().await.pop() else { break };
+            // The server may have closed it while it was idle.
+            if matches!(timeout(TIMEOUT, conn.test_connected()).await, Ok(true)) {
+                return Ok(conn);
+            }
+            conn.abort().await;
+        }
+        match timeout(TIMEOUT, self.connect()).await {
+            Ok(r) => r,
+            Err(_) => Err(SendError::Timeout),
+        }
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let pool = &self.inner;
+        let tcp = TcpStream::connect((pool.host.as_str(), pool.port))
+            .await
+            .map_err(|e| SendError::Connect(anyhow::Error::new(e).context(format!("{}:{}", pool.host, pool.port))))?;
+        tcp.set_nodelay(true).map_err(|e| SendError::Connect(e.into()))?;
+        let stream = match &pool.wrapper {
+            Some(config) => start_tls(tcp, &pool.host, config.clone()).await.map_err(SendError::Connect)?,
+            None => Stream::Plain(tcp),
+        };
+        // Whatever fails before a mail is handed over leaves nothing in doubt.
+        let setup = |e: lettre::transport::smtp::Error| SendError::Connect(e.into());
+        let mut conn =
+            AsyncSmtpConnection::connect_with_transport(Box::new(stream), &pool.hello).await.map_err(setup)?;
+        if pool.tls == TlsMode::Starttls
+            && let Some(params) = &pool.starttls
+        {
+            conn.starttls(params.clone(), &pool.hello).await.map_err(setup)?;
+        }
+        if let Some(credentials) = &pool.credentials {
+            conn.auth(DEFAULT_MECHANISMS, credentials).await.map_err(setup)?;
+        }
+        Ok(conn)
     }
 
     /// Opens a connection, says hello and logs in when configured to (for
     /// `check-config --connect`).
     pub async fn check(&self) -> anyhow::Result<()> {
-        if !self.transport.test_connection().await? {
+        let mut conn = self.connect().await?;
+        if !conn.test_connected().await {
             anyhow::bail!("the server did not answer NOOP");
         }
+        conn.quit().await?;
         Ok(())
     }
 }

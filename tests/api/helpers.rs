@@ -52,22 +52,9 @@ pub fn unique_prefix() -> String {
     format!("t{}{n}{rand}", std::process::id())
 }
 
-/// The demo network's addresses, made private to one test.
-pub struct Network {
-    pub prefix: String,
-}
-
-impl Network {
-    pub fn addr(&self, local: &str, domain: &str) -> String {
-        format!("{}-{local}@{domain}", self.prefix)
-    }
-    pub fn hq(&self, local: &str) -> String {
-        self.addr(local, "hq.example.test")
-    }
-    pub fn station(&self, code: &str) -> String {
-        self.addr(&format!("station-{}", code.to_ascii_lowercase()), "stations.example.test")
-    }
-}
+#[path = "../support/network.rs"]
+mod network;
+pub use network::Network;
 
 fn prefix_address(prefix: &str, a: &str) -> String {
     if a.starts_with('@') { a.to_owned() } else { format!("{prefix}-{a}") }
