@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 
 use crate::daemon_log::Moments;
-use crate::rig::{Daemon, Lab, Network, STATIONS, Session, Smtp, count, imap_login, write_config};
+use crate::rig::{Daemon, Lab, Network, STATIONS, Session, Smtp, count, imap_login, remove_database, write_config};
 
 /// Client connections for filling and for the raw SMTP run: the daemon's
 /// own SMTP pool size (config/example.toml), so both sides get the same.
@@ -225,6 +225,7 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Backlog> {
     let (idle_rss_after_kib, peak_rss_kib) = daemon.rss_kib()?;
     let log = daemon.log.clone();
     daemon.stop()?;
+    remove_database(&dir);
     let desk_secs = forwarded.unwrap_or(f64::NAN);
     let rate = |secs: f64| n as f64 / secs;
     Ok(Backlog {

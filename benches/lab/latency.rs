@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 
 use crate::daemon_log::Moments;
-use crate::rig::{Daemon, Dist, Lab, Network, STATIONS, Smtp, secs_between, write_config};
+use crate::rig::{Daemon, Dist, Lab, Network, STATIONS, Smtp, remove_database, secs_between, write_config};
 use crate::watch::{self, Watcher};
 
 /// How often the poll watcher looks: the resolution of "readable".
@@ -114,6 +114,7 @@ pub async fn run(lab: &Lab, complaints: usize, floor_mails: usize, work: &Path) 
     poll.stop().await?;
     let log = daemon.log.clone();
     daemon.stop()?;
+    remove_database(&dir);
 
     let moments = Moments::read(&log)?;
     Ok(Latency {

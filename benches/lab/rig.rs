@@ -294,6 +294,14 @@ impl Drop for Daemon {
     }
 }
 
+/// Removes a run's SQLite files once the daemon has stopped; its log stays
+/// beside them for inspection.
+pub fn remove_database(dir: &Path) {
+    for name in ["complaintd.db", "complaintd.db-wal", "complaintd.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+}
+
 /// Seconds between two wall-clock instants (negative when `b` is earlier).
 pub fn secs_between(a: SystemTime, b: SystemTime) -> f64 {
     match b.duration_since(a) {
