@@ -533,8 +533,13 @@ impl Store {
 
     /// The soonest planned alert of any ticket.
     pub async fn next_alert_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let at: Option<i64> =
-            on_pool!(self, |p| { sqlx::query_scalar("SELECT MIN(next_alert_at) FROM tickets").fetch_one(p).await? });
+        // The condition repeats the partial index's: SQLite uses the index
+        // only then (else it scans every ticket: 200 ms at a million).
+        let at: Option<i64> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT MIN(next_alert_at) FROM tickets WHERE next_alert_at IS NOT NULL")
+                .fetch_one(p)
+                .await?
+        });
         Ok(at.map(from_ms))
     }
 
