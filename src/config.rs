@@ -481,6 +481,14 @@ impl Settings {
         })
     }
 
+    /// Whether `address` is one of the network's own people (the call
+    /// center, a handler, a station): whom the desk answers.
+    pub fn is_network_member(&self, address: &str) -> bool {
+        self.is_call_center(address)
+            || self.desk.handlers.iter().any(|h| h.eq_ignore_ascii_case(address))
+            || self.station_by_address(address).is_some()
+    }
+
     /// Whether a message sent to `address` is a pre-report by address.
     pub fn is_pre_report_address(&self, address: &str) -> bool {
         self.desk.pre_report_addresses.iter().any(|a| a.eq_ignore_ascii_case(address))

@@ -731,10 +731,10 @@ impl Dispatcher {
     /// One of ours (the call center, a handler, a station) is told, so they
     /// can fix it; strangers and machines are not (no backscatter, no loops).
     pub async fn unreadable(&self, tx: &mut Tx, msg: &Parsed, reason: &str) -> anyhow::Result<Disposition> {
-        let ours = self.settings.is_call_center(&msg.from)
-            || self.settings.station_by_address(&msg.from).is_some()
-            || self.settings.desk.handlers.iter().any(|h| h.eq_ignore_ascii_case(&msg.from));
-        if ours && !self.is_own_mail(msg) && !matches!(msg.kind, Kind::AutoReply | Kind::Bounce) {
+        if self.settings.is_network_member(&msg.from)
+            && !self.is_own_mail(msg)
+            && !matches!(msg.kind, Kind::AutoReply | Kind::Bounce)
+        {
             self.problem_reply(tx, msg, "unreadable", &msg.problems, self.clock.now()).await?;
         }
         let reason =

@@ -245,9 +245,7 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
 
     let reply_body = if bodies.plain.trim().is_empty() { &bodies.html } else { &bodies.plain };
     let own_text = reply::own_text(reply_body);
-    let from_desk_or_station = settings.station_by_address(&parsed.from).is_some()
-        || settings.desk.handlers.iter().any(|h| h.eq_ignore_ascii_case(&parsed.from))
-        || settings.is_call_center(&parsed.from);
+    let from_desk_or_station = settings.is_network_member(&parsed.from);
 
     // With a ticket, a station's or the desk's mail is a reply whatever it
     // quotes; anyone else's counts as a new form only if its own text has one.

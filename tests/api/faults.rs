@@ -67,8 +67,7 @@ async fn kill_scenario(prefix: &str, db: &str, n: usize, instances: usize, kills
 
     // The backlog: n distinct customers (different phones and orders, so none is a repeat).
     for i in 0..n {
-        let form =
-            FORM_BJ01.replace("13900002222", &format!("139{i:08}")).replace("SO-2026-110001", &format!("SO-F-{i}"));
+        let form = form_for_customer("F", i);
         let id = format!("{prefix}.f{i}@hq.example.test");
         smtp_send(&handler, &[&desk], &complaint_mail(&handler, &desk, &id, &form)).await;
     }

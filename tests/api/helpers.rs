@@ -399,6 +399,12 @@ pub fn pre_report_mail(from: &str, to: &str, cc: Option<&str>, message_id: &str,
     .into_bytes()
 }
 
+/// [`FORM_BJ01`] about customer `i` (own phone and service order, so no
+/// two are repeats); `tag` keeps orders apart between tests.
+pub fn form_for_customer(tag: &str, i: usize) -> String {
+    FORM_BJ01.replace("13900002222", &format!("139{i:08}")).replace("SO-2026-110001", &format!("SO-{tag}-{i}"))
+}
+
 /// The pre-report of `samples/pre-report.eml` (GZ03, not major).
 pub const PRE_REPORT_GZ03: &str = "投诉报备表\n服务站：GZ03\n报备人：林工\n客户姓名：郑洁\n联系电话：13700004444\n\
 服务单号：SO-2026-110003\n投诉内容：上门超时两小时，客户不满。\n已采取措施：已致歉并改约今日下午。\n是否重大投诉：否\n";

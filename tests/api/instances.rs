@@ -9,8 +9,7 @@ use crate::helpers::*;
 async fn file_complaints(app: &TestApp, first: usize, n: usize) {
     let (handler, desk) = (app.net.hq("liujia"), app.net.hq("complaints"));
     for i in first..first + n {
-        let form =
-            FORM_BJ01.replace("13900002222", &format!("139{i:08}")).replace("SO-2026-110001", &format!("SO-I-{i}"));
+        let form = form_for_customer("I", i);
         let id = format!("{}.i{i}@hq.example.test", app.net.prefix);
         smtp_send(&handler, &[&desk], &complaint_mail(&handler, &desk, &id, &form)).await;
     }

@@ -14,7 +14,7 @@ use crate::helpers::*;
 /// A complaint about customer `i`, mailed (or appended) to the desk.
 fn complaint(app: &TestApp, i: usize) -> Vec<u8> {
     let (handler, desk) = (app.net.hq("liujia"), app.net.hq("complaints"));
-    let form = FORM_BJ01.replace("13900002222", &format!("139{i:08}")).replace("SO-2026-110001", &format!("SO-O-{i}"));
+    let form = form_for_customer("O", i);
     complaint_mail(&handler, &desk, &format!("{}.o{i}@hq.example.test", app.net.prefix), &form)
 }
 
