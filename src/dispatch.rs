@@ -2,6 +2,7 @@
 //! Every effect (ticket, timeline, outgoing mail) is written in the caller's
 //! transaction, so a message's effects are committed together or not at all.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
@@ -566,20 +567,9 @@ impl Dispatcher {
     async fn follow_up(&self, tx: &mut Tx, ticket: &Ticket, now: DateTime<Utc>) -> anyhow::Result<()> {
         let at = self.calendar.add_business_days(now, BusinessDays::from_half_days(2));
         let extra = json!({ "key": now.timestamp_millis().to_string() });
-        self.send_at(
-            tx,
-            "followup",
-            ticket,
-            None,
-            &extra,
-            vec![ticket.handler.clone()],
-            vec![],
-            None,
-            vec![],
-            true,
-            at,
-        )
-        .await?;
+        let draft = Draft { to: vec![ticket.handler.clone()], auto_submitted: true, ..Draft::default() };
+        let mail = self.render_mail("followup", ticket, None, &extra, draft, at)?;
+        tx.enqueue(&mail, self.clock.now()).await?;
         Ok(())
     }
 
@@ -619,41 +609,54 @@ impl Dispatcher {
         m
     }
 
-    /// Sends every reminder and escalation of `ticket` due by `now` that was
-    /// not sent before (outbox keys make each one unique); returns when to
-    /// look at the ticket next.
-    pub async fn sweep_ticket(
+    /// The reminders and escalations of `ticket` due by `now` that were not
+    /// queued before (`queued`: the keys already in the outbox), and when to
+    /// look at the ticket next. Writes nothing: the sweep queues a chunk of
+    /// tickets' alerts at once, and outbox keys keep each alert unique.
+    pub fn sweep_ticket(
         &self,
-        tx: &mut Tx,
         ticket: &Ticket,
+        queued: &HashSet<String>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Option<DateTime<Utc>>> {
+    ) -> anyhow::Result<TicketSweep> {
+        let mut sweep = TicketSweep { alerts: Vec::new(), next: None };
         let pending = self.pending(ticket);
-        let Some(deadlines) = self.deadlines(ticket) else { return Ok(None) };
-        let station = ticket.station.as_deref().and_then(|c| self.settings.station(c)).cloned();
-        let mut next = None;
+        let Some(deadlines) = self.deadlines(ticket) else { return Ok(sweep) };
+        let station = ticket.station.as_deref().and_then(|c| self.settings.station(c));
         for alert in deadline::ladder(&self.calendar, &self.settings.deadlines, &deadlines, &pending) {
             if alert.send_at > now {
-                next = Some(next.map_or(alert.send_at, |n: DateTime<Utc>| n.min(alert.send_at)));
+                sweep.next = Some(sweep.next.map_or(alert.send_at, |n| n.min(alert.send_at)));
                 continue;
             }
             // A reminder whose deadline has passed says nothing the escalation does not.
             if alert.level == AlertLevel::Reminder && alert.due <= now {
                 continue;
             }
-            self.alert(tx, ticket, station.as_ref(), &alert, now).await?;
+            // Queued by an earlier sweep: skip it before the cost of rendering.
+            if queued.contains(&outbox_key(&ticket.number, alert.level.as_str(), &alert_key(&alert))) {
+                continue;
+            }
+            let mail = self.alert_mail(ticket, station, &alert, now)?;
+            let event = Event {
+                ticket: ticket.number.clone(),
+                at: now,
+                kind: format!("alert:{}", alert.key),
+                actor: None,
+                message_id: None,
+                detail: None,
+            };
+            sweep.alerts.push((mail, event));
         }
-        Ok(next)
+        Ok(sweep)
     }
 
-    async fn alert(
+    fn alert_mail(
         &self,
-        tx: &mut Tx,
         ticket: &Ticket,
         station: Option<&Station>,
         alert: &Alert,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<OutboxMail> {
         let tz = self.calendar.tz();
         let overdue = self.calendar.working_between(alert.due, now);
         let station_to = station.map(|s| s.emails.clone()).unwrap_or_default();
@@ -669,7 +672,7 @@ impl Dispatcher {
             }
         };
         let extra = json!({
-            "key": format!("{}:{}", alert.key, alert.due.timestamp_millis()),
+            "key": alert_key(alert),
             "alert": {
                 "level": alert.level.as_str(),
                 "milestone": milestone_words(alert.milestone),
@@ -680,10 +683,8 @@ impl Dispatcher {
         });
         let template = alert.level.as_str();
         let not_before = self.calendar.next_working_instant(now);
-        if self.send_at(tx, template, ticket, station, &extra, to, cc, None, vec![], true, not_before).await? {
-            self.event(tx, &ticket.number, &format!("alert:{}", alert.key), None, None, None).await?;
-        }
-        Ok(())
+        let draft = Draft { to, cc, auto_submitted: true, ..Draft::default() };
+        self.render_mail(template, ticket, station, &extra, draft, not_before)
     }
 
     async fn auto_reply(&self, tx: &mut Tx, msg: &Parsed) -> anyhow::Result<Disposition> {
@@ -766,7 +767,7 @@ impl Dispatcher {
             ..Draft::default()
         };
         let key = format!("{template}:{}", msg.message_id.as_deref().unwrap_or(&msg.subject));
-        self.enqueue(tx, key, None, template, &draft, now).await?;
+        tx.enqueue(&self.outbox_mail(key, None, template, &draft, now)?, now).await?;
         Ok(())
     }
 
@@ -786,58 +787,44 @@ impl Dispatcher {
         auto_submitted: bool,
     ) -> anyhow::Result<()> {
         let now = self.clock.now();
-        self.send_at(tx, name, ticket, station, extra, to, cc, in_reply_to, attachments, auto_submitted, now).await?;
+        let draft = Draft { to, cc, in_reply_to, attachments, auto_submitted, ..Draft::default() };
+        let mail = self.render_mail(name, ticket, station, extra, draft, now)?;
+        tx.enqueue(&mail, now).await?;
         Ok(())
     }
 
-    /// Renders template `name` about `ticket` and queues it, not to leave
-    /// before `not_before`. `false` when this mail (its key) was queued before.
-    #[allow(clippy::too_many_arguments)]
-    async fn send_at(
+    /// Renders template `name` about `ticket` into `draft` (its subject and
+    /// text), a mail ready to queue that is not to leave before `not_before`.
+    fn render_mail(
         &self,
-        tx: &mut Tx,
         name: &str,
         ticket: &Ticket,
         station: Option<&Station>,
         extra: &Value,
-        to: Vec<String>,
-        cc: Vec<String>,
-        in_reply_to: Option<String>,
-        attachments: Vec<crate::intake::Attachment>,
-        auto_submitted: bool,
+        draft: Draft,
         not_before: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<OutboxMail> {
         let rendered = self.templates.render(name, &self.context(Some(ticket), station, extra))?;
-        let draft = Draft {
-            to,
-            cc,
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            attachments,
-            in_reply_to,
-            auto_submitted,
-        };
+        let draft = Draft { subject: rendered.subject, text: rendered.text, html: rendered.html, ..draft };
         let key = match &extra.get("key") {
-            Some(Value::String(k)) => format!("{}:{name}:{k}", ticket.number),
-            _ => format!("{}:{name}:{}", ticket.number, draft.in_reply_to.as_deref().unwrap_or_default()),
+            Some(Value::String(k)) => outbox_key(&ticket.number, name, k),
+            _ => outbox_key(&ticket.number, name, draft.in_reply_to.as_deref().unwrap_or_default()),
         };
-        self.enqueue(tx, key, Some(&ticket.number), name, &draft, not_before).await
+        self.outbox_mail(key, Some(&ticket.number), name, &draft, not_before)
     }
 
-    /// Queues a rendered mail under `key` (unique: `false` when queued before).
-    pub(crate) async fn enqueue(
+    /// Composes a draft into the mail the outbox keeps under `key`.
+    pub(crate) fn outbox_mail(
         &self,
-        tx: &mut Tx,
         key: String,
         ticket: Option<&TicketNo>,
         purpose: &str,
         draft: &Draft,
         not_before: DateTime<Utc>,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<OutboxMail> {
         let message_id = compose::message_id(ticket, purpose, &self.settings.smtp.message_id_domain);
         let body = compose::compose(draft, &self.from, &message_id, SystemTime::from(self.clock.now()))?;
-        let mail = OutboxMail {
+        Ok(OutboxMail {
             key,
             ticket: ticket.cloned(),
             message_id,
@@ -846,8 +833,7 @@ impl Dispatcher {
             subject: draft.subject.clone(),
             body,
             not_before,
-        };
-        Ok(tx.enqueue(&mail, self.clock.now()).await?)
+        })
     }
 
     async fn event(
@@ -988,6 +974,26 @@ impl Dispatcher {
 }
 
 /// The first line of a reply's own text.
+/// What the sweep of one ticket decided.
+pub struct TicketSweep {
+    /// Alerts to queue, each with the event that records it once queued.
+    pub alerts: Vec<(OutboxMail, Event)>,
+    /// When to look at the ticket again (`None`: never).
+    pub next: Option<DateTime<Utc>>,
+}
+
+/// The outbox key of a mail from template `name` about `ticket`: one mail
+/// per ticket, template and `key`.
+fn outbox_key(ticket: &TicketNo, name: &str, key: &str) -> String {
+    format!("{ticket}:{name}:{key}")
+}
+
+/// An alert's part of its outbox key: a new deadline (an extension) makes a
+/// new alert.
+fn alert_key(alert: &Alert) -> String {
+    format!("{}:{}", alert.key, alert.due.timestamp_millis())
+}
+
 fn first_line(text: &str) -> &str {
     text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
 }

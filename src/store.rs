@@ -3,6 +3,7 @@
 //! serves both wherever the dialects agree; idempotency lives in unique
 //! constraints, so concurrent instances cannot do a thing twice.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -61,6 +62,19 @@ macro_rules! on_pool {
             Store::Postgres($pool) => $body,
         }
     };
+}
+
+/// `$1, $2, …, $n`: parameters for an `IN` list of `n` values.
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `($1, …, $c), ($c+1, …), …`: parameters for `rows` rows of `columns` values.
+fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", (1..=columns).map(|c| format!("${}", r * columns + c)).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 macro_rules! on_tx {
@@ -312,6 +326,16 @@ impl Store {
         Ok(store)
     }
 
+    /// How many write transactions are worth running at once: SQLite has
+    /// one writer; PostgreSQL overlaps their round trips (and leaves half
+    /// its pool to the other workers).
+    pub fn parallel_writers(&self) -> usize {
+        match self {
+            Store::Sqlite(_) => 1,
+            Store::Postgres(_) => 4,
+        }
+    }
+
     async fn migrate(&self) -> Result<()> {
         let mut tx = self.begin().await?;
         let migrations = match self {
@@ -403,16 +427,18 @@ impl Store {
         Ok(rows)
     }
 
-    /// Records that the server accepted the mail.
-    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+    /// Records that the server accepted the mails: one write for a round.
+    pub async fn mark_sent(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // Integers only: nothing from outside reaches the SQL text.
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE outbox SET sent_at = $1, claimed_until = NULL, last_error = NULL, in_doubt = 0 WHERE id IN ({list})"
+        ));
         on_pool!(self, |p| {
-            sqlx::query(
-                "UPDATE outbox SET sent_at = $1, claimed_until = NULL, last_error = NULL, in_doubt = 0 WHERE id = $2",
-            )
-            .bind(to_ms(now))
-            .bind(id)
-            .execute(p)
-            .await?;
+            sqlx::query(sql).bind(to_ms(now)).execute(p).await?;
         });
         Ok(())
     }
@@ -563,6 +589,8 @@ impl Store {
 }
 
 mod reports;
+#[cfg(test)]
+mod tests;
 
 fn split_recipients(s: &str) -> Vec<String> {
     s.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect()
@@ -705,6 +733,25 @@ impl Tx {
         })
     }
 
+    /// The tickets that exist of these numbers, in the order of their
+    /// numbers (so that concurrent transactions take row locks in one order).
+    pub async fn tickets(&mut self, numbers: &[TicketNo]) -> Result<Vec<Ticket>> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE number IN ({}) ORDER BY number",
+            placeholders(numbers.len())
+        ));
+        on_tx!(self, |c| {
+            let mut query = sqlx::query(sql);
+            for n in numbers {
+                query = query.bind(n.as_str());
+            }
+            query.fetch_all(&mut *c).await?.iter().map(|r| Ok(ticket_from_row!(r))).collect()
+        })
+    }
+
     /// Writes back the mutable state of a ticket.
     pub async fn update_ticket(&mut self, t: &Ticket, next_alert_at: Option<DateTime<Utc>>) -> Result<()> {
         on_tx!(self, |c| {
@@ -741,41 +788,79 @@ impl Tx {
         Ok(())
     }
 
-    /// When the sweep should look at the ticket again (`None`: never).
-    pub async fn set_next_alert(&mut self, number: &TicketNo, at: Option<DateTime<Utc>>) -> Result<()> {
-        on_tx!(self, |c| {
-            sqlx::query("UPDATE tickets SET next_alert_at = $1 WHERE number = $2")
-                .bind(opt_ms(at))
-                .bind(number.as_str())
-                .execute(&mut *c)
-                .await?;
-        });
+    /// When the sweep should look at each ticket again (`None`: never).
+    pub async fn set_next_alerts(&mut self, next: &[(TicketNo, Option<DateTime<Utc>>)]) -> Result<()> {
+        for rows in next.chunks(100) {
+            let cases: String = (0..rows.len()).map(|i| format!(" WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2)).collect();
+            let sql = sqlx::AssertSqlSafe(format!(
+                "UPDATE tickets SET next_alert_at = CASE number{cases} END WHERE number IN ({})",
+                (0..rows.len()).map(|i| format!("${}", 2 * i + 1)).collect::<Vec<_>>().join(", ")
+            ));
+            on_tx!(self, |c| {
+                let mut query = sqlx::query(sql);
+                for (number, at) in rows {
+                    query = query.bind(number.as_str()).bind(opt_ms(*at));
+                }
+                query.execute(&mut *c).await?;
+            });
+        }
         Ok(())
+    }
+
+    /// The keys of every mail queued about these tickets, sent or not.
+    pub async fn outbox_keys(&mut self, tickets: &[TicketNo]) -> Result<HashSet<String>> {
+        if tickets.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let sql =
+            sqlx::AssertSqlSafe(format!("SELECT key FROM outbox WHERE ticket IN ({})", placeholders(tickets.len())));
+        let keys: Vec<String> = on_tx!(self, |c| {
+            let mut query = sqlx::query_scalar(sql);
+            for t in tickets {
+                query = query.bind(t.as_str());
+            }
+            query.fetch_all(&mut *c).await?
+        });
+        Ok(keys.into_iter().collect())
     }
 
     /// Queues a mail. `false` when a mail with this key was queued before.
     pub async fn enqueue(&mut self, m: &OutboxMail, now: DateTime<Utc>) -> Result<bool> {
-        let recipients = m.recipients.join(",");
-        let affected = on_tx!(self, |c| {
-            sqlx::query(
+        Ok(!self.enqueue_all(std::slice::from_ref(m), now).await?.is_empty())
+    }
+
+    /// Queues mails, a few statements for many; returns the keys of those
+    /// not queued before.
+    pub async fn enqueue_all(&mut self, mails: &[OutboxMail], now: DateTime<Utc>) -> Result<HashSet<String>> {
+        const COLUMNS: usize = 9;
+        let mut queued = HashSet::new();
+        // Well under either backend's limit on parameters per statement.
+        for rows in mails.chunks(100) {
+            let sql = sqlx::AssertSqlSafe(format!(
                 "INSERT INTO outbox (key, ticket, message_id, envelope_from, recipients, subject, body,
                                      created_at, next_attempt_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&m.key)
-            .bind(m.ticket.as_ref().map(|t| t.as_str()))
-            .bind(&m.message_id)
-            .bind(&m.envelope_from)
-            .bind(&recipients)
-            .bind(&m.subject)
-            .bind(&m.body)
-            .bind(to_ms(now))
-            .bind(to_ms(m.not_before.max(now)))
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        Ok(affected == 1)
+                 VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
+                value_rows(rows.len(), COLUMNS)
+            ));
+            let keys: Vec<String> = on_tx!(self, |c| {
+                let mut query = sqlx::query_scalar(sql);
+                for m in rows {
+                    query = query
+                        .bind(&m.key)
+                        .bind(m.ticket.as_ref().map(|t| t.as_str()))
+                        .bind(&m.message_id)
+                        .bind(&m.envelope_from)
+                        .bind(m.recipients.join(","))
+                        .bind(&m.subject)
+                        .bind(&m.body)
+                        .bind(to_ms(now))
+                        .bind(to_ms(m.not_before.max(now)));
+                }
+                query.fetch_all(&mut *c).await?
+            });
+            queued.extend(keys);
+        }
+        Ok(queued)
     }
 
     /// Withdraws queued, unsent mail whose key starts with `prefix` (a
@@ -792,20 +877,30 @@ impl Tx {
     }
 
     pub async fn add_event(&mut self, e: &Event) -> Result<()> {
-        on_tx!(self, |c| {
-            sqlx::query(
-                "INSERT INTO events (ticket, at, kind, actor, message_id, detail)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(e.ticket.as_str())
-            .bind(to_ms(e.at))
-            .bind(&e.kind)
-            .bind(&e.actor)
-            .bind(&e.message_id)
-            .bind(&e.detail)
-            .execute(&mut *c)
-            .await?;
-        });
+        self.add_events(std::slice::from_ref(e)).await
+    }
+
+    pub async fn add_events(&mut self, events: &[Event]) -> Result<()> {
+        const COLUMNS: usize = 6;
+        for rows in events.chunks(100) {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "INSERT INTO events (ticket, at, kind, actor, message_id, detail) VALUES {}",
+                value_rows(rows.len(), COLUMNS)
+            ));
+            on_tx!(self, |c| {
+                let mut query = sqlx::query(sql);
+                for e in rows {
+                    query = query
+                        .bind(e.ticket.as_str())
+                        .bind(to_ms(e.at))
+                        .bind(&e.kind)
+                        .bind(&e.actor)
+                        .bind(&e.message_id)
+                        .bind(&e.detail);
+                }
+                query.execute(&mut *c).await?;
+            });
+        }
         Ok(())
     }
 

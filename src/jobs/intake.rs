@@ -24,7 +24,7 @@ pub struct IntakeWorker {
     pub store: Store,
     /// IMAP password, resolved once at start.
     pub password: String,
-    /// Woken after each commit, so mail goes out at once.
+    /// Rung after each commit, so mail goes out at once.
     pub outbox_wake: Arc<Notify>,
     /// Counts mail in and shows the IMAP connection's state.
     pub metrics: Arc<Metrics>,
@@ -95,7 +95,6 @@ impl IntakeWorker {
                 Destination::Quarantine => quarantined.push(message.uid),
             }
         }
-        self.outbox_wake.notify_one();
         let settings = &self.dispatcher.settings.mailbox;
         mailbox.move_to(&handled, &settings.handled_folder).await?;
         mailbox.move_to(&quarantined, &settings.quarantine_folder).await?;
@@ -168,6 +167,8 @@ impl IntakeWorker {
             .await
             .context("recording the outcome")?;
         tx.commit().await?;
+        // Its mail goes out now, not after the rest of the round.
+        self.outbox_wake.notify_one();
         self.metrics.mail_in(&record.kind, disposition.outcome());
         match &disposition {
             Disposition::Handled { ticket, note } => {

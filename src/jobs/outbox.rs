@@ -120,34 +120,42 @@ impl OutboxWorker {
     pub async fn try_step(&self) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let batch = self.store.claim_outbox(now, LEASE, self.parallel.max(1) as i64).await?;
-        let (confirmed, to_send) = self.settle_doubts(batch).await?;
-        // Each mail is marked the moment the server accepts it: a crash
-        // leaves only the mails in flight in doubt.
-        let outcomes: Vec<anyhow::Result<bool>> = futures_util::stream::iter(to_send)
+        let (mut sent, to_send) = self.settle_doubts(batch).await?;
+        let outcomes: Vec<anyhow::Result<Option<i64>>> = futures_util::stream::iter(to_send)
             .map(|mail| async move { self.send_one(mail).await })
             .buffer_unordered(self.parallel.max(1))
             .collect()
             .await;
-        let mut sent = confirmed;
+        let mut failure = None;
         for outcome in outcomes {
-            sent += usize::from(outcome?);
+            match outcome {
+                Ok(accepted) => sent.extend(accepted),
+                Err(e) => failure = Some(e),
+            }
         }
-        Ok(sent)
+        // One write for the round, not one per mail: the write lock is
+        // shared with intake. A crash before it leaves this round's mails
+        // in doubt, and their Sent copies settle them.
+        self.store.mark_sent(&sent, self.clock.now()).await?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(sent.len()),
+        }
     }
 
-    /// Marks the mails in doubt whose copy is found as sent; returns how many
-    /// that was, and the mails still to send.
-    async fn settle_doubts(&self, batch: Vec<PendingMail>) -> anyhow::Result<(usize, Vec<PendingMail>)> {
+    /// Finds which mails in doubt were accepted (their copy is in the Sent
+    /// folder); returns their ids, and the mails still to send.
+    async fn settle_doubts(&self, batch: Vec<PendingMail>) -> anyhow::Result<(Vec<i64>, Vec<PendingMail>)> {
         let (doubtful, mut to_send): (Vec<_>, Vec<_>) = batch.into_iter().partition(|m| m.in_doubt);
         if doubtful.is_empty() {
-            return Ok((0, to_send));
+            return Ok((Vec::new(), to_send));
         }
         let Some(copies) = &self.sent_copies else {
             for mail in &doubtful {
                 warn!(key = %mail.key, "outbox: an earlier attempt may have been accepted; sending again (smtp.sent_copy is not set)");
             }
             to_send.extend(doubtful);
-            return Ok((0, to_send));
+            return Ok((Vec::new(), to_send));
         };
         let found = match copies.find(&doubtful).await {
             Ok(found) => found,
@@ -157,15 +165,14 @@ impl OutboxWorker {
                 for mail in &doubtful {
                     self.store.mark_failed(mail.id, &error, self.clock.now() + DOUBT_RETRY, true).await?;
                 }
-                return Ok((0, to_send));
+                return Ok((Vec::new(), to_send));
             }
         };
-        let mut confirmed = 0;
+        let mut confirmed = Vec::new();
         for mail in doubtful {
             if found.contains(&mail.id) {
-                self.store.mark_sent(mail.id, self.clock.now()).await?;
                 info!(key = %mail.key, "outbox: accepted before the interruption (its copy is in the Sent folder); not sent again");
-                confirmed += 1;
+                confirmed.push(mail.id);
             } else {
                 to_send.push(mail);
             }
@@ -173,8 +180,9 @@ impl OutboxWorker {
         Ok((confirmed, to_send))
     }
 
-    /// Sends one claimed mail and records the outcome; `true` when accepted.
-    async fn send_one(&self, mail: PendingMail) -> anyhow::Result<bool> {
+    /// Sends one claimed mail; returns its id when the server accepted it
+    /// (for the caller to mark), records the failure otherwise.
+    async fn send_one(&self, mail: PendingMail) -> anyhow::Result<Option<i64>> {
         let mut recipients = mail.recipients.clone();
         if let Some(copies) = &self.sent_copies {
             recipients.push(copies.address.clone());
@@ -183,9 +191,8 @@ impl OutboxWorker {
         let (error, in_doubt, permanent) = match tokio::time::timeout(SEND_TIMEOUT, sending).await {
             Ok(Ok(())) => {
                 self.metrics.outbox_sent();
-                self.store.mark_sent(mail.id, self.clock.now()).await?;
                 info!(key = %mail.key, to = ?mail.recipients, "outbox: sent");
-                return Ok(true);
+                return Ok(Some(mail.id));
             }
             Ok(Err(e)) => (e.to_string(), e.may_have_been_accepted(), e.is_permanent()),
             Err(_) => (format!("no answer in {SEND_TIMEOUT:?}"), true, false),
@@ -203,6 +210,6 @@ impl OutboxWorker {
         warn!(key = %mail.key, attempts = mail.attempts, gave_up, in_doubt, %error, "outbox: not accepted");
         let error = if gave_up { format!("gave up: {error}") } else { error };
         self.store.mark_failed(mail.id, &error, self.clock.now() + retry_in, in_doubt).await?;
-        Ok(false)
+        Ok(None)
     }
 }

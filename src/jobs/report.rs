@@ -202,7 +202,8 @@ impl ReportWorker {
         if !tx.claim_report(kind, period, &recipient, &key, d.clock.now()).await? {
             return Ok(0);
         }
-        let queued = d.enqueue(&mut tx, key, None, kind, &draft, d.clock.now()).await?;
+        let now = d.clock.now();
+        let queued = tx.enqueue(&d.outbox_mail(key, None, kind, &draft, now)?, now).await?;
         tx.commit().await?;
         Ok(usize::from(queued))
     }

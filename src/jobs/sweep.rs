@@ -4,15 +4,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::StreamExt;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::dispatch::Dispatcher;
 use crate::store::Store;
+use crate::ticket::TicketNo;
 
 /// Tickets handled per round.
 const BATCH: i64 = 500;
+/// Tickets swept in one transaction: its overhead (on SQLite, the WAL
+/// writes of a commit) is shared, and the write lock is still held briefly.
+const CHUNK: usize = 25;
 /// Longest sleep between rounds (other instances may change tickets).
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 
@@ -68,15 +73,53 @@ impl SweepWorker {
     pub async fn try_step(&self) -> anyhow::Result<usize> {
         let now = self.dispatcher.clock.now();
         let due = self.store.due_tickets(now, BATCH).await?;
-        for number in &due {
-            let mut tx = self.store.begin().await?;
-            // Read again inside the transaction: a reply may have just moved it.
-            if let Some(ticket) = tx.ticket(number).await? {
-                let next = self.dispatcher.sweep_ticket(&mut tx, &ticket, now).await?;
-                tx.set_next_alert(number, next).await?;
-            }
-            tx.commit().await?;
-        }
+        let chunks: Vec<Vec<TicketNo>> = due.chunks(CHUNK).map(<[_]>::to_vec).collect();
+        let outcomes: Vec<anyhow::Result<()>> = futures_util::stream::iter(chunks)
+            .map(|chunk| async move { self.sweep_chunk(&chunk, now).await })
+            .buffer_unordered(self.store.parallel_writers())
+            .collect()
+            .await;
+        outcomes.into_iter().collect::<anyhow::Result<()>>()?;
         Ok(due.len())
+    }
+
+    /// Sweeps the tickets in one transaction; if that fails, each in its
+    /// own, so one ticket that cannot be swept holds up no other.
+    async fn sweep_chunk(&self, numbers: &[TicketNo], now: DateTime<Utc>) -> anyhow::Result<()> {
+        let Err(e) = self.sweep_together(numbers, now).await else { return Ok(()) };
+        if numbers.len() == 1 {
+            return Err(e);
+        }
+        warn!(error = %format!("{e:#}"), tickets = numbers.len(), "sweep: a chunk failed; sweeping its tickets one by one");
+        let mut first_error = None;
+        for number in numbers {
+            if let Err(e) = self.sweep_together(std::slice::from_ref(number), now).await {
+                first_error.get_or_insert(e.context(format!("ticket {number}")));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn sweep_together(&self, numbers: &[TicketNo], now: DateTime<Utc>) -> anyhow::Result<()> {
+        let mut tx = self.store.begin().await?;
+        // Read again inside the transaction: a reply may have just moved them.
+        let queued = tx.outbox_keys(numbers).await?;
+        let (mut mails, mut events, mut next) = (Vec::new(), Vec::new(), Vec::new());
+        for ticket in tx.tickets(numbers).await? {
+            let sweep = self.dispatcher.sweep_ticket(&ticket, &queued, now)?;
+            for (mail, event) in sweep.alerts {
+                events.push((mail.key.clone(), event));
+                mails.push(mail);
+            }
+            next.push((ticket.number, sweep.next));
+        }
+        // A few statements for the whole chunk: the cost of a round follows
+        // the alerts it renders, not round trips per ticket.
+        let inserted = tx.enqueue_all(&mails, now).await?;
+        let events: Vec<_> = events.into_iter().filter(|(key, _)| inserted.contains(key)).map(|(_, e)| e).collect();
+        tx.add_events(&events).await?;
+        tx.set_next_alerts(&next).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

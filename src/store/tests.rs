@@ -1,0 +1,108 @@
+//! The set-wise writes the sweep relies on, on a real SQLite file: the
+//! parameters they generate and what `ON CONFLICT … RETURNING` reports.
+
+use chrono::{NaiveDate, TimeZone};
+
+use super::*;
+
+fn at(hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 16, hour, 0, 0).single().expect("valid time")
+}
+
+async fn store() -> Store {
+    let dir = std::env::temp_dir().join(format!("complaintd-store-{}-{}", std::process::id(), rand_suffix()));
+    Store::connect("sqlite://store.db", &dir).await.expect("store")
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos()
+}
+
+fn ticket(n: i64) -> NewTicket {
+    NewTicket {
+        number: TicketNo::new(NaiveDate::from_ymd_opt(2026, 11, 16).expect("date"), n),
+        kind: "complaint".into(),
+        status: Status::Open,
+        urgency: Urgency::Normal,
+        station: Some("BJ01".into()),
+        handler: "liujia@hq.example.test".into(),
+        subject: format!("complaint {n}"),
+        complaint_no: None,
+        category: None,
+        customer_name: None,
+        phone: None,
+        service_order: None,
+        fields: serde_json::json!({}),
+        source_message_id: None,
+        received_at: at(1),
+        pre_reported: false,
+        major: false,
+        linked_to: None,
+    }
+}
+
+fn mail(ticket: &TicketNo, key: &str) -> OutboxMail {
+    OutboxMail {
+        key: format!("{ticket}:{key}"),
+        ticket: Some(ticket.clone()),
+        message_id: format!("{key}@test"),
+        envelope_from: "desk@hq.example.test".into(),
+        recipients: vec!["bj01@stations.example.test".into()],
+        subject: key.into(),
+        body: b"body".to_vec(),
+        not_before: at(2),
+    }
+}
+
+#[tokio::test]
+async fn enqueue_all_reports_only_the_keys_not_queued_before() {
+    let store = store().await;
+    let (a, b) = (ticket(1), ticket(2));
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_ticket(&a).await.expect("ticket a");
+    tx.insert_ticket(&b).await.expect("ticket b");
+    let first = tx.enqueue_all(&[mail(&a.number, "x"), mail(&b.number, "y")], at(2)).await.expect("first");
+    assert_eq!(first.len(), 2);
+    let again = [mail(&a.number, "x"), mail(&a.number, "z"), mail(&b.number, "y")];
+    let second = tx.enqueue_all(&again, at(3)).await.expect("second");
+    assert_eq!(second, HashSet::from([format!("{}:z", a.number)]));
+    assert!(!tx.enqueue(&mail(&b.number, "y"), at(3)).await.expect("single"));
+    let keys = tx.outbox_keys(std::slice::from_ref(&a.number)).await.expect("keys");
+    assert_eq!(keys, HashSet::from([format!("{}:x", a.number), format!("{}:z", a.number)]));
+    tx.commit().await.expect("commit");
+}
+
+#[tokio::test]
+async fn next_alerts_and_events_are_written_for_many_tickets_at_once() {
+    let store = store().await;
+    let tickets: Vec<NewTicket> = (1..=3).map(ticket).collect();
+    let numbers: Vec<TicketNo> = tickets.iter().map(|t| t.number.clone()).collect();
+    let mut tx = store.begin().await.expect("begin");
+    for t in &tickets {
+        tx.insert_ticket(t).await.expect("ticket");
+    }
+    tx.set_next_alerts(&[(numbers[0].clone(), Some(at(5))), (numbers[2].clone(), Some(at(4)))]).await.expect("set");
+    let events: Vec<Event> = numbers
+        .iter()
+        .map(|n| Event {
+            ticket: n.clone(),
+            at: at(3),
+            kind: "alert:reply.escalation".into(),
+            actor: None,
+            message_id: None,
+            detail: None,
+        })
+        .collect();
+    tx.add_events(&events).await.expect("events");
+    let read = tx.tickets(&[numbers[2].clone(), numbers[0].clone()]).await.expect("tickets");
+    assert_eq!(read.iter().map(|t| &t.number).collect::<Vec<_>>(), vec![&numbers[0], &numbers[2]]);
+    tx.commit().await.expect("commit");
+    // The earliest is ticket 3's; ticket 2 was left alone (never set).
+    assert_eq!(store.due_tickets(at(4), 10).await.expect("due"), vec![numbers[2].clone()]);
+    assert_eq!(store.due_tickets(at(6), 10).await.expect("due"), vec![numbers[2].clone(), numbers[0].clone()]);
+    tx = store.begin().await.expect("begin");
+    tx.set_next_alerts(&[(numbers[2].clone(), None)]).await.expect("clear");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.due_tickets(at(6), 10).await.expect("due"), vec![numbers[0].clone()]);
+    assert_eq!(store.events(&numbers[1]).await.expect("events").len(), 1);
+}
