@@ -19,11 +19,13 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_outbox_in_doubt.sql")),
     (3, include_str!("../migrations/sqlite/0003_reports.sql")),
+    (4, include_str!("../migrations/sqlite/0004_backlog_indexes.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_outbox_in_doubt.sql")),
     (3, include_str!("../migrations/postgres/0003_reports.sql")),
+    (4, include_str!("../migrations/postgres/0004_backlog_indexes.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -395,7 +397,7 @@ impl Store {
                      WHERE id IN (SELECT id FROM outbox
                                   WHERE sent_at IS NULL AND next_attempt_at <= $2
                                     AND (claimed_until IS NULL OR claimed_until <= $2)
-                                  ORDER BY id LIMIT $3)
+                                  ORDER BY next_attempt_at LIMIT $3)
                      RETURNING id, key, message_id, envelope_from, recipients, body, attempts, in_doubt, created_at",
             )
             .bind(until)
@@ -412,7 +414,7 @@ impl Store {
                      WHERE id IN (SELECT id FROM outbox
                                   WHERE sent_at IS NULL AND next_attempt_at <= $2
                                     AND (claimed_until IS NULL OR claimed_until <= $2)
-                                  ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+                                  ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
                      RETURNING id, key, message_id, envelope_from, recipients, body, attempts, in_doubt, created_at",
             )
             .bind(until)
@@ -912,10 +914,14 @@ impl Tx {
         service_order: Option<&str>,
         phone: Option<&str>,
     ) -> Result<Option<Ticket>> {
+        // One lookup per key (a NULL key matches nothing): with an OR,
+        // SQLite would walk every ticket of the station instead.
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM tickets
-             WHERE station = $1 AND status <> 'closed' AND kind = 'complaint'
-               AND ((service_order IS NOT NULL AND service_order = $2) OR (phone IS NOT NULL AND phone = $3))
+             WHERE service_order = $2 AND station = $1 AND status <> 'closed' AND kind = 'complaint'
+             UNION ALL
+             SELECT {TICKET_COLUMNS} FROM tickets
+             WHERE phone = $3 AND station = $1 AND status <> 'closed' AND kind = 'complaint'
              ORDER BY received_at LIMIT 1"
         ));
         on_tx!(self, |c| {

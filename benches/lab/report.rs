@@ -221,7 +221,7 @@ impl Report {
         row(o, "raw Postfix: … and all in the station inboxes", b.raw_smtp_secs);
         row(
             o,
-            "raw Postfix: the desk's mail for as many complaints (station + handler copy, acknowledgement), all delivered",
+            "raw Postfix: the desk's mail for as many complaints (station + handler copy, acknowledgement, each with its Bcc to Sent), all delivered",
             b.raw_desk_pattern_secs,
         );
         row(o, "complaintd: start → first forward in a station inbox", b.desk_first_secs);

@@ -48,10 +48,13 @@ impl Tx {
         phone: Option<&str>,
         since: DateTime<Utc>,
     ) -> Result<Option<Ticket>> {
+        // One lookup per key, as in `open_ticket_about`.
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM tickets
-             WHERE station = $1 AND kind = 'pre_report' AND received_at >= $4
-               AND ((service_order IS NOT NULL AND service_order = $2) OR (phone IS NOT NULL AND phone = $3))
+             WHERE service_order = $2 AND station = $1 AND kind = 'pre_report' AND received_at >= $4
+             UNION ALL
+             SELECT {TICKET_COLUMNS} FROM tickets
+             WHERE phone = $3 AND station = $1 AND kind = 'pre_report' AND received_at >= $4
              ORDER BY received_at DESC LIMIT 1"
         ));
         on_tx!(self, |c| {
