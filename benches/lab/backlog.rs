@@ -193,8 +193,11 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Backlog> {
     let mail_bytes = net.complaint(0, STATIONS[0]).len();
     let fill_secs = fill(lab, &net, n).await.context("filling the shared mailbox")?;
     let raw_fetch_secs = raw_fetch(lab, &net, n).await?;
+    lab.wait_for_empty_queue(patience).await?;
     let (raw_smtp_accepted_secs, raw_smtp_secs) = raw_smtp(lab, n, Pattern::Station, patience).await?;
+    lab.wait_for_empty_queue(patience).await?;
     let (_, raw_desk_pattern_secs) = raw_smtp(lab, n, Pattern::Desk, patience).await?;
+    lab.wait_for_empty_queue(patience).await?;
 
     let dir = work.join(&net.prefix);
     let config = write_config(lab, &net, &dir)?;

@@ -63,6 +63,7 @@ async fn jitter() {
 }
 
 pub async fn run(lab: &Lab, complaints: usize, floor_mails: usize, work: &Path) -> anyhow::Result<Latency> {
+    lab.wait_for_empty_queue(Duration::from_secs(600)).await?;
     let smtp = Smtp::new(lab, 1)?;
 
     // The floor: the same mail straight to an inbox, watched the same two ways.

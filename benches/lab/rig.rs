@@ -22,6 +22,8 @@ pub struct Lab {
     pub imap: String,
     /// The lab cluster's admin URL; benchmarks make their own databases.
     pub pg_url: String,
+    /// Where `scripts/lab` keeps the servers' files (Postfix's queue).
+    pub dir: PathBuf,
 }
 
 impl Lab {
@@ -31,6 +33,26 @@ impl Lab {
             smtp: var("COMPLAINTD_LAB_SMTP", "127.0.0.1:10025"),
             imap: var("COMPLAINTD_LAB_IMAP", "127.0.0.1:10143"),
             pg_url: var("COMPLAINTD_LAB_PG_URL", "postgres://postgres@127.0.0.1:15432/complaintd"),
+            dir: PathBuf::from(var("COMPLAINTD_LAB_DIR", "/tmp/complaintd-lab")),
+        }
+    }
+
+    /// Waits until Postfix's queue is empty, so that a measurement does not
+    /// pay for the tail of the one before (Bcc copies still being filed).
+    pub async fn wait_for_empty_queue(&self, patience: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let out = Command::new("postqueue")
+                .arg("-c")
+                .arg(self.dir.join("postfix"))
+                .arg("-p")
+                .output()
+                .context("postqueue -p")?;
+            if String::from_utf8_lossy(&out.stdout).contains("Mail queue is empty") {
+                return Ok(());
+            }
+            anyhow::ensure!(started.elapsed() < patience, "Postfix's queue not empty after {patience:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
