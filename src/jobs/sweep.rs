@@ -20,6 +20,8 @@ const BATCH: i64 = 500;
 const CHUNK: usize = 25;
 /// Longest sleep between rounds (other instances may change tickets).
 const IDLE_CHECK: Duration = Duration::from_secs(5);
+/// Pause after a round that failed, before its tickets are tried again.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 pub struct SweepWorker {
     pub dispatcher: Arc<Dispatcher>,
@@ -36,19 +38,29 @@ impl SweepWorker {
         let mut warned_on: Option<NaiveDate> = None;
         loop {
             self.warn_calendar_daily(&mut warned_on);
-            match self.try_step().await {
+            let failed = match self.try_step().await {
                 Ok(n) if n > 0 => {
                     self.outbox_wake.notify_one();
                     continue;
                 }
-                Ok(_) => {}
-                Err(e) => warn!(error = %format!("{e:#}"), "sweep: round failed"),
-            }
+                Ok(_) => false,
+                Err(e) => {
+                    // The other tickets of the round were swept; what failed
+                    // is still due, so the round is tried again shortly.
+                    self.outbox_wake.notify_one();
+                    warn!(error = %format!("{e:#}"), "sweep: round failed");
+                    true
+                }
+            };
             let clock = &self.dispatcher.clock;
-            let wait = match self.store.next_alert_at().await {
+            let mut wait = match self.store.next_alert_at().await {
                 Ok(Some(at)) => (at - clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK),
                 _ => IDLE_CHECK,
             };
+            if failed {
+                // Still due: without a pause the failure would spin.
+                wait = wait.max(RETRY_AFTER_FAILURE);
+            }
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
