@@ -66,9 +66,13 @@ macro_rules! on_pool {
     };
 }
 
-/// `$1, $2, …, $n`: parameters for an `IN` list of `n` values.
-fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+/// Rows written per statement by the set-wise writes: well under either
+/// backend's limit on parameters per statement.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// `$first, …, $(first + n - 1)`: parameters for an `IN` list of `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// `($1, …, $c), ($c+1, …), …`: parameters for `rows` rows of `columns` values.
@@ -334,7 +338,7 @@ impl Store {
     pub fn parallel_writers(&self) -> usize {
         match self {
             Store::Sqlite(_) => 1,
-            Store::Postgres(_) => 4,
+            Store::Postgres(p) => (p.options().get_max_connections() as usize / 2).max(1),
         }
     }
 
@@ -383,10 +387,10 @@ impl Store {
         matches!(self, Store::Postgres(_))
     }
 
-    /// Claims up to `limit` outbox rows due at `now` for `lease`; another
-    /// instance will not take them until the lease runs out. A row whose
-    /// earlier lease ran out was being sent by an instance that died: it
-    /// comes back `in_doubt` (SET reads the row's old values).
+    /// Claims up to `limit` outbox rows due at `now`, earliest due first,
+    /// for `lease`; another instance will not take them until the lease runs
+    /// out. A row whose earlier lease ran out was being sent by an instance
+    /// that died: it comes back `in_doubt` (SET reads the row's old values).
     pub async fn claim_outbox(&self, now: DateTime<Utc>, lease: Duration, limit: i64) -> Result<Vec<PendingMail>> {
         let until = to_ms(now) + lease.as_millis() as i64;
         let now = to_ms(now);
@@ -434,13 +438,16 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        // Integers only: nothing from outside reaches the SQL text.
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let sql = sqlx::AssertSqlSafe(format!(
-            "UPDATE outbox SET sent_at = $1, claimed_until = NULL, last_error = NULL, in_doubt = 0 WHERE id IN ({list})"
+            "UPDATE outbox SET sent_at = $1, claimed_until = NULL, last_error = NULL, in_doubt = 0 WHERE id IN ({})",
+            placeholders(2, ids.len())
         ));
         on_pool!(self, |p| {
-            sqlx::query(sql).bind(to_ms(now)).execute(p).await?;
+            let mut query = sqlx::query(sql).bind(to_ms(now));
+            for id in ids {
+                query = query.bind(id);
+            }
+            query.execute(p).await?;
         });
         Ok(())
     }
@@ -743,7 +750,7 @@ impl Tx {
         }
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM tickets WHERE number IN ({}) ORDER BY number",
-            placeholders(numbers.len())
+            placeholders(1, numbers.len())
         ));
         on_tx!(self, |c| {
             let mut query = sqlx::query(sql);
@@ -792,7 +799,7 @@ impl Tx {
 
     /// When the sweep should look at each ticket again (`None`: never).
     pub async fn set_next_alerts(&mut self, next: &[(TicketNo, Option<DateTime<Utc>>)]) -> Result<()> {
-        for rows in next.chunks(100) {
+        for rows in next.chunks(ROWS_PER_STATEMENT) {
             let cases: String = (0..rows.len()).map(|i| format!(" WHEN ${} THEN ${}", 2 * i + 1, 2 * i + 2)).collect();
             let sql = sqlx::AssertSqlSafe(format!(
                 "UPDATE tickets SET next_alert_at = CASE number{cases} END WHERE number IN ({})",
@@ -815,7 +822,7 @@ impl Tx {
             return Ok(HashSet::new());
         }
         let sql =
-            sqlx::AssertSqlSafe(format!("SELECT key FROM outbox WHERE ticket IN ({})", placeholders(tickets.len())));
+            sqlx::AssertSqlSafe(format!("SELECT key FROM outbox WHERE ticket IN ({})", placeholders(1, tickets.len())));
         let keys: Vec<String> = on_tx!(self, |c| {
             let mut query = sqlx::query_scalar(sql);
             for t in tickets {
@@ -836,8 +843,7 @@ impl Tx {
     pub async fn enqueue_all(&mut self, mails: &[OutboxMail], now: DateTime<Utc>) -> Result<HashSet<String>> {
         const COLUMNS: usize = 9;
         let mut queued = HashSet::new();
-        // Well under either backend's limit on parameters per statement.
-        for rows in mails.chunks(100) {
+        for rows in mails.chunks(ROWS_PER_STATEMENT) {
             let sql = sqlx::AssertSqlSafe(format!(
                 "INSERT INTO outbox (key, ticket, message_id, envelope_from, recipients, subject, body,
                                      created_at, next_attempt_at)
@@ -884,7 +890,7 @@ impl Tx {
 
     pub async fn add_events(&mut self, events: &[Event]) -> Result<()> {
         const COLUMNS: usize = 6;
-        for rows in events.chunks(100) {
+        for rows in events.chunks(ROWS_PER_STATEMENT) {
             let sql = sqlx::AssertSqlSafe(format!(
                 "INSERT INTO events (ticket, at, kind, actor, message_id, detail) VALUES {}",
                 value_rows(rows.len(), COLUMNS)
