@@ -1,29 +1,30 @@
-//! Builds the daemon from its settings and runs its workers until stopped.
+//! The composition root: builds the daemon from its settings and runs its
+//! workers until stopped. Nothing imports it but the binary and the tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::config::{Secret, Settings};
-use crate::dispatch::Dispatcher;
+use crate::desk::Desk;
 use crate::jobs::intake::IntakeWorker;
 use crate::jobs::outbox::{OutboxWorker, SentCopies};
 use crate::jobs::report::ReportWorker;
 use crate::jobs::sweep::SweepWorker;
+use crate::jobs::{self, Stop};
 use crate::mail::smtp::Sender;
 use crate::metrics::{Endpoint, Metrics, Worker};
+use crate::setup::password;
 use crate::store::Store;
-use crate::templates::Templates;
 
 /// The daemon, built and ready to run.
 pub struct App {
-    pub dispatcher: Arc<Dispatcher>,
+    pub desk: Arc<Desk>,
     pub store: Store,
     pub sender: Sender,
     /// Rings the sweep: tests ring it after moving the clock.
@@ -41,25 +42,9 @@ pub struct App {
     imap_password: String,
 }
 
-/// A password from the environment variable named in the config, else the file.
-pub fn password(env: Option<&str>, inline: Option<&str>) -> Option<String> {
-    env.and_then(|name| std::env::var(name).ok()).or_else(|| inline.map(str::to_owned))
-}
-
-/// Loads the calendar and the templates: everything start-up must check.
-pub fn load_parts(settings: &Settings) -> anyhow::Result<(Calendar, Templates)> {
-    let calendar = Calendar::from_settings(&settings.calendar, |p| settings.resolve(p))?;
-    let dir = settings.resolve(&settings.templates.dir);
-    let templates = Templates::load(&dir, &Dispatcher::sample_context())?;
-    Ok((calendar, templates))
-}
-
 impl App {
     pub async fn build(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
-        let (calendar, templates) = load_parts(&settings)?;
-        let store = Store::connect(&settings.database.url, &settings.base_dir)
-            .await
-            .with_context(|| format!("opening database {}", redact(&settings.database.url)))?;
+        let store = crate::setup::store(&settings).await?;
         let smtp_password =
             password(settings.smtp.password_env.as_deref(), settings.smtp.password.as_ref().map(Secret::expose));
         let smtp_ca = match &settings.smtp.ca_file {
@@ -76,9 +61,9 @@ impl App {
             Some(m) => Some(TcpListener::bind(m.listen).await.with_context(|| format!("metrics.listen {}", m.listen))?),
             None => None,
         };
-        let dispatcher = Arc::new(Dispatcher::new(settings, calendar, templates, clock)?);
+        let desk = Arc::new(crate::setup::desk(settings, clock)?);
         Ok(Self {
-            dispatcher,
+            desk,
             store,
             sender,
             sweep_wake: Arc::new(Notify::new()),
@@ -95,18 +80,18 @@ impl App {
         self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    pub fn intake_worker(&self, outbox_wake: Arc<Notify>) -> IntakeWorker {
-        IntakeWorker {
-            dispatcher: self.dispatcher.clone(),
-            store: self.store.clone(),
-            password: self.imap_password.clone(),
-            outbox_wake,
-            metrics: self.metrics.clone(),
-        }
+    pub fn intake_worker(&self) -> IntakeWorker {
+        IntakeWorker::new(
+            self.desk.clone(),
+            self.store.clone(),
+            self.imap_password.clone(),
+            self.outbox_wake.clone(),
+            self.metrics.clone(),
+        )
     }
 
-    pub fn outbox_worker(&self, wake: Arc<Notify>) -> OutboxWorker {
-        let settings = &self.dispatcher.settings;
+    pub fn outbox_worker(&self) -> OutboxWorker {
+        let settings = &self.desk.settings;
         let sent_copies = settings.smtp.sent_copy.as_ref().map(|address| SentCopies {
             address: address.clone(),
             mailbox: settings.mailbox.clone(),
@@ -116,45 +101,37 @@ impl App {
         OutboxWorker {
             store: self.store.clone(),
             sender: self.sender.clone(),
-            clock: self.dispatcher.clock.clone(),
-            wake,
+            clock: self.desk.clock.clone(),
             parallel: settings.smtp.pool_size as usize,
             sent_copies,
             metrics: self.metrics.clone(),
         }
     }
 
-    pub fn sweep_worker(&self, outbox_wake: Arc<Notify>) -> SweepWorker {
-        SweepWorker {
-            dispatcher: self.dispatcher.clone(),
-            store: self.store.clone(),
-            wake: self.sweep_wake.clone(),
-            outbox_wake,
-        }
+    pub fn sweep_worker(&self) -> SweepWorker {
+        SweepWorker::new(self.desk.clone(), self.store.clone(), self.outbox_wake.clone())
     }
 
-    pub fn report_worker(&self, outbox_wake: Arc<Notify>) -> ReportWorker {
-        ReportWorker {
-            dispatcher: self.dispatcher.clone(),
-            store: self.store.clone(),
-            wake: self.report_wake.clone(),
-            outbox_wake,
-        }
+    pub fn report_worker(&self) -> ReportWorker {
+        ReportWorker { desk: self.desk.clone(), store: self.store.clone(), outbox_wake: self.outbox_wake.clone() }
     }
 
     /// Runs every worker until `stop` turns true, then lets them finish
     /// their current step. Dropping the returned future aborts them all.
-    pub async fn run(mut self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let wake = self.outbox_wake.clone();
+    pub async fn run(mut self, stop: Stop) -> anyhow::Result<()> {
         let m = &self.metrics;
         let mut workers = tokio::task::JoinSet::new();
-        workers.spawn(m.track(Worker::Intake, self.intake_worker(wake.clone()).run(stop.clone())));
-        workers.spawn(m.track(Worker::Sweep, self.sweep_worker(wake.clone()).run(stop.clone())));
-        workers.spawn(self.report_worker(wake.clone()).run(stop.clone()));
-        workers.spawn(m.track(Worker::Outbox, self.outbox_worker(wake).run(stop.clone())));
+        // Intake needs no bell: IMAP IDLE tells it of new mail.
+        let intake = jobs::run(self.intake_worker(), Arc::new(Notify::new()), stop.clone());
+        workers.spawn(m.track(Worker::Intake, intake));
+        let sweep = jobs::run(self.sweep_worker(), self.sweep_wake.clone(), stop.clone());
+        workers.spawn(m.track(Worker::Sweep, sweep));
+        let report = jobs::run(self.report_worker(), self.report_wake.clone(), stop.clone());
+        workers.spawn(m.track(Worker::Report, report));
+        let outbox = jobs::run(self.outbox_worker(), self.outbox_wake.clone(), stop.clone());
+        workers.spawn(m.track(Worker::Outbox, outbox));
         if let Some(listener) = self.metrics_listener.take() {
-            let endpoint =
-                Endpoint { metrics: m.clone(), store: self.store.clone(), clock: self.dispatcher.clock.clone() };
+            let endpoint = Endpoint { metrics: m.clone(), store: self.store.clone(), clock: self.desk.clock.clone() };
             workers.spawn(endpoint.serve(listener, stop.clone()));
         }
         info!("complaintd running");
@@ -165,19 +142,5 @@ impl App {
         }
         self.store.close().await;
         Ok(())
-    }
-}
-
-/// A database URL without its password, for logs.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
     }
 }

@@ -23,7 +23,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::calendar::{BusinessDays, Calendar};
-use crate::ticket::Urgency;
+pub use crate::ticket::Milestone;
+use crate::ticket::{Ticket, Urgency};
 
 /// The `[deadlines]` section of the config. Every key is optional; a window
 /// is a number of business days in steps of 0.5, counted from the clock start.
@@ -149,6 +150,38 @@ impl Deadlines {
     }
 }
 
+impl Deadlines {
+    /// The deadlines of a dispatched ticket, as stored (extensions and
+    /// repeats included); `None` before dispatch.
+    pub fn of(ticket: &Ticket, cal: &Calendar) -> Option<Self> {
+        Some(Self {
+            starts_at: cal.next_working_instant(ticket.dispatched_at?),
+            reply_due: ticket.reply_due?,
+            escalate_at: ticket.escalate_at?,
+            result_due: ticket.result_due?,
+            close_due: ticket.close_due?,
+            extension_cap: ticket.extension_cap?,
+        })
+    }
+
+    /// Sets them on `ticket`, dispatched to `station` at `now`.
+    pub fn start(&self, ticket: &mut Ticket, station: &str, now: DateTime<Utc>) {
+        ticket.station = Some(station.to_owned());
+        ticket.status = crate::ticket::Status::Open;
+        ticket.dispatched_at = Some(now);
+        ticket.reply_due = Some(self.reply_due);
+        ticket.escalate_at = Some(self.escalate_at);
+        ticket.result_due = Some(self.result_due);
+        ticket.close_due = Some(self.close_due);
+        ticket.extension_cap = Some(self.extension_cap);
+    }
+}
+
+/// The earliest deadline `ticket` still owes.
+pub fn next_due(ticket: &Ticket) -> Option<(Milestone, DateTime<Utc>)> {
+    ticket.owed().into_iter().filter_map(|m| Some((m, ticket.due(m)?))).min_by_key(|(_, due)| *due)
+}
+
 /// The deadlines of a complaint dispatched at `start`.
 pub fn compute(cal: &Calendar, policy: &DeadlinePolicy, start: DateTime<Utc>, urgency: Urgency) -> Deadlines {
     let starts_at = cal.next_working_instant(start);
@@ -166,28 +199,6 @@ pub fn compute(cal: &Calendar, policy: &DeadlinePolicy, start: DateTime<Utc>, ur
         result_due,
         close_due,
         extension_cap: after(policy.extension_cap).max(close_due),
-    }
-}
-
-/// Which deadline an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Milestone {
-    /// The station's reply.
-    Reply,
-    /// The station's result.
-    Result,
-    /// Closing the ticket.
-    Close,
-}
-
-impl Milestone {
-    /// The name used in alert keys.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Reply => "reply",
-            Self::Result => "result",
-            Self::Close => "close",
-        }
     }
 }
 
@@ -279,6 +290,43 @@ pub fn ladder(cal: &Calendar, policy: &DeadlinePolicy, d: &Deadlines, milestones
     }
     alerts.sort_by_key(|a| a.send_at);
     alerts
+}
+
+/// What the sweep of one ticket decides: the alerts to send now and when
+/// to look again.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DueAlerts {
+    /// Due by now and not sent before, in ladder order.
+    pub due: Vec<Alert>,
+    /// When the next planned alert falls (`None`: nothing planned).
+    pub next: Option<DateTime<Utc>>,
+}
+
+/// The alerts of `ticket` due by `now` for which `sent` is false, and when
+/// to look at the ticket next. Pure: the sweep queues the mails.
+pub fn due_alerts(
+    cal: &Calendar,
+    policy: &DeadlinePolicy,
+    ticket: &Ticket,
+    now: DateTime<Utc>,
+    sent: impl Fn(&Alert) -> bool,
+) -> DueAlerts {
+    let mut out = DueAlerts::default();
+    let Some(deadlines) = Deadlines::of(ticket, cal) else { return out };
+    for alert in ladder(cal, policy, &deadlines, &ticket.owed()) {
+        if alert.send_at > now {
+            out.next = Some(out.next.map_or(alert.send_at, |n| n.min(alert.send_at)));
+            continue;
+        }
+        // A reminder whose deadline has passed says nothing the escalation does not.
+        if alert.level == AlertLevel::Reminder && alert.due <= now {
+            continue;
+        }
+        if !sent(&alert) {
+            out.due.push(alert);
+        }
+    }
+    out
 }
 
 /// What `complaintd deadline --received T --urgency U` prints: the clock

@@ -1,37 +1,48 @@
 //! complaintd runs an after-sales network's complaint desk by email.
 //!
-//! Layout:
-//! - [`config`]: typed settings from one TOML file.
-//! - [`ticket`]: ticket numbers, urgencies, states, actions.
-//! - [`intake`]: what an incoming message is (classify, read the form or reply). Pure.
-//! - [`calendar`]: working time, holidays, make-up days; business-time arithmetic.
-//! - [`deadline`]: a ticket's deadlines and its reminder/escalation ladder.
-//! - [`dispatch`]: what the desk does with a message: tickets, timeline, outgoing mail,
-//!   all in the caller's transaction.
-//! - [`templates`]: operator-editable mail templates, checked at start-up.
-//! - [`mail`]: IMAP (with IDLE) in, SMTP out, composing messages.
-//! - [`report`]: the monthly assessment and the weekly digest, from tickets. Pure.
-//! - [`store`]: SQLite or PostgreSQL; idempotency by unique constraints.
-//! - [`jobs`]: the workers (intake, outbox, sweep, reports), each a `try_step` loop.
-//! - [`clock`]: injected time.
-//! - [`app`]: builds everything from the settings and runs the workers.
-//! - [`metrics`]: counters, and the local `/metrics` and `/health` endpoint.
-//! - [`preflight`]: `complaintd check-config`, each finding naming file and key.
-//! - [`console`]: the operator's `complaintd tickets …` (list, show, actions).
+//! # Layout
+//!
+//! Each line may import only the lines below it (and the modules on its own
+//! line do not import each other); there are no cycles.
+//!
+//! 1. [`app`]: the composition root: builds the daemon and runs its workers.
+//!    [`cli`]: the operator's commands (`tickets`, `check-config`, `report`).
+//! 2. [`setup`]: what start-up loads from the settings: calendar, templates
+//!    (checked), the desk, the database, secrets.
+//! 3. [`jobs`]: the four workers (intake, outbox, sweep, reports), each a
+//!    `Step` run by one loop.
+//! 4. [`metrics`]: counters, and the `/metrics` and `/health` endpoint.
+//! 5. [`desk`]: what the desk does with a message, one file per kind:
+//!    **`desk/reply.rs` decides what a station's (or handler's) reply does**;
+//!    complaints, pre-reports, machine mail, operator actions, alert mail.
+//! 6. [`notify`]: what the desk mails: a `Notice` becomes an outbox row.
+//!    **`notify/mod.rs` builds every mail** from the templates
+//!    (`notify/templates.rs`), typed contexts (`notify/context.rs`) and outbox
+//!    keys (`notify/key.rs`).
+//! 7. [`report`]: the monthly assessment and weekly digest, from tickets. Pure.
+//! 8. [`store`]: SQLite or PostgreSQL, split by table; idempotency by unique
+//!    constraints. [`mail`]: transports only, IMAP (with IDLE) in and SMTP out.
+//! 9. [`intake`]: what an incoming message is (classify, read the form or
+//!    reply). Pure.
+//! 10. [`config`]: typed settings from one TOML file.
+//! 11. [`deadline`]: deadlines, the alert ladder, which alerts are due. Pure.
+//! 12. [`calendar`]: working time, holidays, make-up days. Pure.
+//! 13. [`ticket`]: ticket numbers, kinds, states and their transitions.
+//!     [`clock`]: injected time.
 
 pub mod app;
 pub mod calendar;
+pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod console;
 pub mod deadline;
-pub mod dispatch;
+pub mod desk;
 pub mod intake;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
-pub mod preflight;
+pub mod notify;
 pub mod report;
+pub mod setup;
 pub mod store;
-pub mod templates;
 pub mod ticket;

@@ -9,10 +9,10 @@ use chrono::DateTime;
 use clap::{Parser, Subcommand};
 use complaintd::app::App;
 use complaintd::calendar::Calendar;
+use complaintd::cli::tickets::{Console, ListFilter};
 use complaintd::clock::Clock;
 use complaintd::config::Settings;
-use complaintd::console::{Console, ListFilter};
-use complaintd::dispatch::OperatorAction;
+use complaintd::desk::OperatorAction;
 use complaintd::ticket::{TicketNo, Urgency};
 
 #[derive(Parser)]
@@ -195,7 +195,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Runtime::new()?;
             println!(
                 "{}",
-                runtime.block_on(complaintd::report::monthly_on_demand(
+                runtime.block_on(complaintd::cli::report::monthly_on_demand(
                     &settings,
                     &month,
                     csv.as_deref(),
@@ -207,7 +207,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tickets { config, now, command } => tickets(&config, now.as_deref(), command),
         Command::CheckConfig { config, connect } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let report = runtime.block_on(complaintd::preflight::check(&config, chrono::Utc::now(), connect));
+            let report = runtime.block_on(complaintd::cli::check_config::check(&config, chrono::Utc::now(), connect));
             print!("{}", report.render());
             Ok(if report.errors() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }

@@ -67,16 +67,18 @@ pub enum Worker {
     Intake = 0,
     Sweep = 1,
     Outbox = 2,
+    Report = 3,
 }
 
 impl Worker {
-    const ALL: [Worker; 3] = [Worker::Intake, Worker::Sweep, Worker::Outbox];
+    const ALL: [Worker; 4] = [Worker::Intake, Worker::Sweep, Worker::Outbox, Worker::Report];
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Intake => "intake",
             Self::Sweep => "sweep",
             Self::Outbox => "outbox",
+            Self::Report => "report",
         }
     }
 }

@@ -16,17 +16,14 @@
 //!   open at the end of the month are shown apart, with how many were overdue.
 
 use std::collections::HashMap;
-use std::path::Path;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::Settings;
-use crate::templates::{Rendered, Templates};
-use crate::ticket::{Status, Ticket};
+use crate::ticket::{Status, Ticket, TicketKind};
 
 /// A calendar month in the calendar's time zone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,11 +194,11 @@ pub fn assess(settings: &Settings, period: &Period, tickets: &[Ticket]) -> Asses
             stations.len() - 1
         });
         let f = &mut stations[i];
-        if t.kind == "pre_report" {
+        if t.kind == TicketKind::PreReport {
             f.pre_reports += u32::from(period.contains(t.received_at));
             continue;
         }
-        if t.kind != "complaint" {
+        if t.kind != TicketKind::Complaint {
             continue;
         }
         f.received += u32::from(period.contains(t.received_at));
@@ -331,20 +328,6 @@ impl Assessment {
     }
 }
 
-/// Renders the `monthly` template for this assessment.
-pub fn render_monthly(
-    templates: &Templates,
-    settings: &Settings,
-    assessment: &Assessment,
-    generated_at: &str,
-) -> anyhow::Result<Rendered> {
-    let ctx = json!({
-        "report": assessment.context(generated_at, &settings.reports.counted_categories),
-        "desk": { "address": settings.desk.dispatch_address },
-    });
-    Ok(templates.render("monthly", &ctx)?)
-}
-
 /// One open ticket in a manager's weekly digest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DigestRow {
@@ -397,7 +380,7 @@ pub fn digests(settings: &Settings, open: &[Ticket], now: DateTime<Utc>, tz: Tz)
         let stations: Vec<_> = settings.stations.iter().filter(|s| s.manager.eq_ignore_ascii_case(manager)).collect();
         let mut rows: Vec<(bool, DateTime<Utc>, DigestRow)> = open
             .iter()
-            .filter(|t| t.kind == "complaint" && t.status != Status::Closed)
+            .filter(|t| t.kind == TicketKind::Complaint && t.status != Status::Closed)
             .filter_map(|t| {
                 let station =
                     stations.iter().find(|s| t.station.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(&s.code)))?;
@@ -486,31 +469,6 @@ pub fn sample_context() -> (Value, Value) {
         }],
     };
     (report.context("2026-11-01 09:00", &["服务质量".into(), "内部投诉".into()]), digest.context("2026-11-23"))
-}
-
-/// `complaintd report monthly`: the month's figures as the mail's text part
-/// (generated at `now`), and its CSV written to `csv` when asked.
-pub async fn monthly_on_demand(
-    settings: &Settings,
-    month: &str,
-    csv: Option<&Path>,
-    now: DateTime<Utc>,
-) -> anyhow::Result<String> {
-    let (calendar, templates) = crate::app::load_parts(settings)?;
-    let tz = calendar.tz();
-    let period = Period::parse(month, tz)?;
-    let store = crate::store::Store::connect(&settings.database.url, &settings.base_dir)
-        .await
-        .with_context(|| format!("opening database {}", crate::app::redact(&settings.database.url)))?;
-    let tickets = store.assessment_tickets(period.start, period.end).await?;
-    store.close().await;
-    let assessment = assess(settings, &period, &tickets);
-    if let Some(path) = csv {
-        std::fs::write(path, assessment.csv()).with_context(|| format!("writing {}", path.display()))?;
-    }
-    let generated = now.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
-    let rendered = render_monthly(&templates, settings, &assessment, &generated)?;
-    Ok(format!("{}\n\n{}", rendered.subject, rendered.text))
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! Tickets: their numbers, urgencies, states and the actions that move them.
+//! Tickets: their numbers, kinds, urgencies, states, the actions that move
+//! them, and the transitions themselves (`Ticket::contact`, `close`, …), so the
+//! invariants between a ticket's fields are kept in one place.
 
 use std::fmt;
 use std::str::FromStr;
@@ -154,6 +156,57 @@ impl Action {
             Self::Reopen => "reopen",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Contacted, Self::Result, Self::Extension, Self::Update, Self::Close, Self::Reopen]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
+/// What a ticket is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketKind {
+    /// A customer's complaint, filed by the call center.
+    Complaint,
+    /// A station's own report of a complaint it expects (投诉报备).
+    PreReport,
+}
+
+impl TicketKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complaint => "complaint",
+            Self::PreReport => "pre_report",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Complaint, Self::PreReport].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Which deadline a ticket owes, and an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Milestone {
+    /// The station's reply.
+    Reply,
+    /// The station's result.
+    Result,
+    /// Closing the ticket.
+    Close,
+}
+
+impl Milestone {
+    /// The name used in alert keys and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reply => "reply",
+            Self::Result => "result",
+            Self::Close => "close",
+        }
+    }
 }
 
 /// Where a ticket stands.
@@ -194,8 +247,7 @@ impl Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Ticket {
     pub number: TicketNo,
-    /// `complaint` or `pre_report`.
-    pub kind: String,
+    pub kind: TicketKind,
     pub status: Status,
     pub urgency: Urgency,
     /// Station code; `None` while unrouted.
@@ -226,6 +278,111 @@ pub struct Ticket {
     pub linked_to: Option<TicketNo>,
     /// How many times the customer complained again.
     pub repeats: i64,
+}
+
+/// Why an extension was not granted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtensionRefused {
+    #[error("the ticket has not been forwarded to a station")]
+    NotDispatched,
+    #[error("the ticket was extended once already")]
+    AlreadyExtended,
+    #[error("the requested time is past the cap")]
+    PastCap { requested: DateTime<Utc>, cap: DateTime<Utc> },
+}
+
+impl Ticket {
+    /// The milestones still to be met: the one rule of what a ticket owes
+    /// (the store's overdue query mirrors it; a test checks they agree).
+    pub fn owed(&self) -> Vec<Milestone> {
+        if matches!(self.status, Status::Closed | Status::Unrouted) || self.dispatched_at.is_none() {
+            return Vec::new();
+        }
+        let mut m = Vec::new();
+        if self.first_reply_at.is_none() {
+            m.push(Milestone::Reply);
+        }
+        if self.result_at.is_none() {
+            m.push(Milestone::Result);
+        }
+        m.push(Milestone::Close);
+        m
+    }
+
+    /// The deadline of `milestone` as stored (extensions and repeats included).
+    pub fn due(&self, milestone: Milestone) -> Option<DateTime<Utc>> {
+        match milestone {
+            Milestone::Reply => self.reply_due,
+            Milestone::Result => self.result_due,
+            Milestone::Close => self.close_due,
+        }
+    }
+
+    /// The milestones owed whose deadline has passed at `now`.
+    pub fn overdue_at(&self, now: DateTime<Utc>) -> Vec<Milestone> {
+        self.owed().into_iter().filter(|m| self.due(*m).is_some_and(|due| due <= now)).collect()
+    }
+
+    /// The station answered (any answer stops the reply clock).
+    pub fn answered(&mut self, now: DateTime<Utc>) {
+        self.first_reply_at.get_or_insert(now);
+    }
+
+    /// The station contacted the customer (已联系客户).
+    pub fn contact(&mut self, now: DateTime<Utc>) {
+        self.answered(now);
+        if self.status == Status::Open {
+            self.status = Status::Contacted;
+        }
+    }
+
+    /// The station reported its result (处理结果).
+    pub fn report_result(&mut self, now: DateTime<Utc>) {
+        self.answered(now);
+        self.result_at.get_or_insert(now);
+        self.status = Status::Resolved;
+    }
+
+    /// Moves result and close to `requested` (the cap when `None`): once,
+    /// and at most to the cap unless `force`d by the operator.
+    pub fn extend(&mut self, requested: Option<DateTime<Utc>>, force: bool) -> Result<(), ExtensionRefused> {
+        let cap = self.extension_cap.ok_or(ExtensionRefused::NotDispatched)?;
+        let requested = requested.unwrap_or(cap);
+        if self.extended && !force {
+            return Err(ExtensionRefused::AlreadyExtended);
+        }
+        if requested > cap && !force {
+            return Err(ExtensionRefused::PastCap { requested, cap });
+        }
+        self.extended = true;
+        self.result_due = Some(requested.max(self.result_due.unwrap_or(requested)));
+        // Within the cap the ticket may stay open until the cap; a forced
+        // extension past it moves the close with the result.
+        self.close_due = Some(requested.max(cap).max(self.close_due.unwrap_or(cap)));
+        Ok(())
+    }
+
+    /// Closed by the handler, valid or not for the assessment.
+    pub fn close(&mut self, valid: bool, now: DateTime<Utc>) {
+        self.status = Status::Closed;
+        self.closed_at = Some(now);
+        self.valid = Some(valid);
+    }
+
+    /// Opened again after a close.
+    pub fn reopen(&mut self) {
+        self.status = if self.first_reply_at.is_some() { Status::Contacted } else { Status::Open };
+        self.closed_at = None;
+        self.valid = None;
+    }
+
+    /// What the last station did no longer counts: before handing the
+    /// ticket to another.
+    pub fn forget_station_answers(&mut self) {
+        self.first_reply_at = None;
+        self.result_at = None;
+        self.extended = false;
+    }
 }
 
 #[cfg(test)]

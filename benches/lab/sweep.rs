@@ -13,6 +13,7 @@ use sqlx::Row as _;
 use complaintd::app::App;
 use complaintd::clock::Clock;
 use complaintd::config::Settings;
+use complaintd::jobs::Step as _;
 use complaintd::store::{Store, to_ms};
 use complaintd::ticket::Urgency;
 
@@ -259,8 +260,7 @@ async fn measure(settings: &Settings, dialect: &Dialect, tickets: usize, fields:
     .await
     .context("bulk load")?;
     // The due ones: real deadlines; round r of each size comes due at its own second.
-    let d =
-        complaintd::deadline::compute(&app.dispatcher.calendar, &settings.deadlines, dispatched, Urgency::Expedited);
+    let d = complaintd::deadline::compute(&app.desk.calendar, &settings.deadlines, dispatched, Urgency::Expedited);
     let after = |t: DateTime<Utc>| to_ms(t) - to_ms(dispatched);
     let offsets =
         [after(d.reply_due), after(d.escalate_at), after(d.result_due), after(d.close_due), after(d.extension_cap)];
@@ -291,7 +291,7 @@ async fn measure(settings: &Settings, dialect: &Dialect, tickets: usize, fields:
     }
     let load_secs = started.elapsed().as_secs_f64();
 
-    let worker = app.sweep_worker(app.outbox_wake.clone());
+    let worker = app.sweep_worker();
     // The closures hand out futures, so they take references, not borrows of themselves.
     let (w, st, ck) = (&worker, &store, &clock);
     let empty_ms = timed(EMPTY_ROUNDS, move || async move {

@@ -33,6 +33,26 @@ pub enum Kind {
     Unrecognized,
 }
 
+impl Kind {
+    /// The name in the intake log and the `complaintd parse` JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Complaint => "complaint",
+            Self::PreReport => "pre_report",
+            Self::Reply => "reply",
+            Self::AutoReply => "auto_reply",
+            Self::Bounce => "bounce",
+            Self::Unrecognized => "unrecognized",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Complaint, Self::PreReport, Self::Reply, Self::AutoReply, Self::Bounce, Self::Unrecognized]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// The form's fields; `None` when the form does not have them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Fields {

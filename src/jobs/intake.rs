@@ -5,22 +5,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::{Notify, watch};
-use tracing::{info, warn};
+use tokio::sync::{Mutex, Notify};
+use tracing::{Instrument as _, info, info_span, warn};
 
-use crate::dispatch::{Dispatcher, Disposition};
+use crate::desk::{Desk, DeskError, Disposition, Incoming};
 use crate::intake;
-use crate::jobs::{Backoff, pause};
+use crate::jobs::{Step, Stop};
 use crate::mail::imap::{Fetched, Mailbox};
 use crate::metrics::{ImapState, Metrics};
-use crate::store::{InboundRecord, Store, StoreError};
+use crate::store::{InboundOutcome, InboundRecord, Store, kind_name};
 
 /// Messages taken per round: bounds memory with a large backlog.
 const BATCH: usize = 200;
 
 /// Watches the mailbox and turns mail into effects.
 pub struct IntakeWorker {
-    pub dispatcher: Arc<Dispatcher>,
+    pub desk: Arc<Desk>,
     pub store: Store,
     /// IMAP password, resolved once at start.
     pub password: String,
@@ -28,6 +28,9 @@ pub struct IntakeWorker {
     pub outbox_wake: Arc<Notify>,
     /// Counts mail in and shows the IMAP connection's state.
     pub metrics: Arc<Metrics>,
+    /// The open session; `None` until connected, and again after a failure
+    /// (the next round reconnects, after the run loop's backoff).
+    mailbox: Mutex<Option<Mailbox>>,
 }
 
 /// Where a message goes after its round.
@@ -37,65 +40,44 @@ enum Destination {
 }
 
 impl IntakeWorker {
-    /// Runs until `stop`, reconnecting with backoff after any failure.
-    pub async fn run(self, stop: watch::Receiver<bool>) {
-        let mut backoff = Backoff::new(Duration::from_secs(60));
-        while !*stop.borrow() {
-            match self.session(&stop, &mut backoff).await {
-                Ok(()) => break,
-                Err(e) => {
-                    self.metrics.set_imap(ImapState::Reconnecting);
-                    let wait = backoff.next_wait();
-                    warn!(error = %format!("{e:#}"), retry_in = ?wait, "intake: mailbox unavailable");
-                    if pause(wait, &stop).await {
-                        break;
-                    }
-                }
-            }
-        }
-        info!("intake stopped");
+    pub fn new(
+        desk: Arc<Desk>,
+        store: Store,
+        password: String,
+        outbox_wake: Arc<Notify>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self { desk, store, password, outbox_wake, metrics, mailbox: Mutex::new(None) }
     }
 
-    async fn session(&self, stop: &watch::Receiver<bool>, backoff: &mut Backoff) -> anyhow::Result<()> {
-        let settings = &self.dispatcher.settings;
+    async fn connect(&self) -> anyhow::Result<Mailbox> {
+        let settings = &self.desk.settings;
         let ca = settings.mailbox.ca_file.as_ref().map(|p| settings.resolve(p));
-        let mut mailbox = Mailbox::open(&settings.mailbox, &self.password, ca.as_deref()).await?;
+        let mailbox = Mailbox::open(&settings.mailbox, &self.password, ca.as_deref()).await?;
         info!(folder = %mailbox.folder, uidvalidity = mailbox.uidvalidity, idle = mailbox.idle, "intake: mailbox open");
-        backoff.reset();
         self.metrics.set_imap(ImapState::Connected);
-        let max_wait = Duration::from_secs(settings.mailbox.poll_seconds.max(1));
-        loop {
-            if self.try_step(&mut mailbox).await? > 0 {
-                continue;
-            }
-            if *stop.borrow() {
-                mailbox.logout().await;
-                return Ok(());
-            }
-            self.metrics.set_imap(if mailbox.idle { ImapState::Idle } else { ImapState::Connected });
-            mailbox = mailbox.wait(max_wait, stop).await?;
-            self.metrics.set_imap(ImapState::Connected);
-        }
+        Ok(mailbox)
     }
 
-    /// One round: every pending message (up to a batch) is committed, then
-    /// moved. Returns how many messages were taken.
-    pub async fn try_step(&self, mailbox: &mut Mailbox) -> anyhow::Result<usize> {
+    /// One round on an open mailbox: every pending message (up to a batch)
+    /// is committed, then moved. Returns how many messages were taken.
+    pub async fn take_round(&self, mailbox: &mut Mailbox) -> anyhow::Result<usize> {
         let mut uids = mailbox.pending_uids().await?;
         uids.truncate(BATCH);
         if uids.is_empty() {
             return Ok(0);
         }
-        let max = self.dispatcher.settings.mailbox.max_message_bytes;
+        let max = self.desk.settings.mailbox.max_message_bytes;
         let fetched = mailbox.fetch(&uids, max).await?;
         let (mut handled, mut quarantined) = (Vec::new(), Vec::new());
         for message in &fetched {
-            match self.take(mailbox, message).await? {
+            let span = info_span!("message", uid = message.uid);
+            match self.take(mailbox, message).instrument(span).await? {
                 Destination::Handled => handled.push(message.uid),
                 Destination::Quarantine => quarantined.push(message.uid),
             }
         }
-        let settings = &self.dispatcher.settings.mailbox;
+        let settings = &self.desk.settings.mailbox;
         mailbox.move_to(&handled, &settings.handled_folder).await?;
         mailbox.move_to(&quarantined, &settings.quarantine_folder).await?;
         Ok(fetched.len())
@@ -103,82 +85,132 @@ impl IntakeWorker {
 
     /// Commits one message's effects (or finds they were committed before).
     async fn take(&self, mailbox: &Mailbox, message: &Fetched) -> anyhow::Result<Destination> {
-        let settings = &self.dispatcher.settings;
-        let mut record = InboundRecord {
+        let settings = &self.desk.settings;
+        let mut parsed = intake::parse(&message.raw, settings);
+        let record = InboundRecord {
             mailbox: format!("{}/{}", settings.mailbox.user, mailbox.folder),
             uidvalidity: mailbox.uidvalidity,
             uid: message.uid,
-            message_id: None,
-            sender: String::new(),
-            subject: String::new(),
-            kind: "oversized".into(),
+            message_id: parsed.message_id.clone(),
+            sender: parsed.from.clone(),
+            subject: parsed.subject.clone(),
+            kind: (!message.header_only).then_some(parsed.kind),
             ticket: None,
-            outcome: "pending".into(),
+            outcome: InboundOutcome::Pending,
             reason: None,
-            received_at: self.dispatcher.clock.now(),
+            received_at: self.desk.clock.now(),
         };
-        let mut parsed = intake::parse(&message.raw, settings);
-        record.message_id = parsed.message_id.clone();
-        record.sender = parsed.from.clone();
-        record.subject = parsed.subject.clone();
         if message.header_only {
             // Read from the header alone: only who sent it and why it is refused.
             let max = settings.mailbox.max_message_bytes;
             parsed.problems = vec![format!("message of {} bytes exceeds the limit of {max} bytes", message.size)];
-        } else {
-            record.kind = serde_json::to_value(parsed.kind)?.as_str().unwrap_or_default().to_owned();
         }
+        let kind = kind_name(record.kind);
         let mut tx = self.store.begin().await?;
-        if !tx.claim_inbound(&record).await? {
+        let Some(inbound) = tx.claim_inbound(&record).await? else {
             // Taken before (a crash between commit and move, or the same
             // Message-ID delivered twice): its effects exist; just move it.
             let earlier = tx.inbound_outcome(&record).await?;
             tx.commit().await?;
-            self.metrics.mail_in(&record.kind, "duplicate");
-            return Ok(match earlier.as_deref() {
-                Some("quarantined") => Destination::Quarantine,
+            self.metrics.mail_in(kind, "duplicate");
+            return Ok(match earlier {
+                Some(InboundOutcome::Quarantined) => Destination::Quarantine,
                 _ => Destination::Handled,
             });
-        }
-        let applied = if message.header_only {
-            self.dispatcher.unreadable(&mut tx, &parsed, "oversized").await
-        } else {
-            self.dispatcher.apply(&mut tx, &parsed).await
         };
-        let disposition = match applied {
-            Ok(d) => d,
+        let incoming = Incoming { msg: &parsed, inbound };
+        let applied = if message.header_only {
+            self.desk.unreadable(&mut tx, incoming, "oversized").await
+        } else {
+            self.desk.apply(&mut tx, incoming).await
+        };
+        let (disposition, inbound) = match applied {
+            Ok(d) => (d, inbound),
             // A database failure is retried with the whole message.
-            Err(e) if e.downcast_ref::<StoreError>().is_some() => return Err(e),
+            Err(DeskError::Store(e)) => return Err(e.into()),
             // Anything else is about this message: quarantine it, never loop on it.
-            Err(e) => {
+            Err(DeskError::Message(e)) => {
                 drop(tx);
                 tx = self.store.begin().await?;
-                if !tx.claim_inbound(&record).await? {
+                let Some(inbound) = tx.claim_inbound(&record).await? else {
                     return Ok(Destination::Handled);
-                }
-                Disposition::Quarantined { ticket: None, reason: format!("{e:#}") }
+                };
+                (Disposition::Quarantined { ticket: None, reason: format!("{e:#}") }, inbound)
             }
         };
-        let (ticket, reason) = match &disposition {
-            Disposition::Handled { ticket, note } => (ticket.as_ref(), note.as_str()),
-            Disposition::Quarantined { ticket, reason } => (ticket.as_ref(), reason.as_str()),
+        let (outcome, ticket, reason) = match &disposition {
+            Disposition::Handled { ticket, note } => (InboundOutcome::Handled, ticket.as_ref(), note.as_str()),
+            Disposition::Quarantined { ticket, reason } => {
+                (InboundOutcome::Quarantined, ticket.as_ref(), reason.as_str())
+            }
         };
-        tx.settle_inbound(&record, disposition.outcome(), Some(reason), ticket)
-            .await
-            .context("recording the outcome")?;
+        tx.settle_inbound(inbound, outcome, Some(reason), ticket).await.context("recording the outcome")?;
         tx.commit().await?;
         // Its mail goes out now, not after the rest of the round.
         self.outbox_wake.notify_one();
-        self.metrics.mail_in(&record.kind, disposition.outcome());
+        self.metrics.mail_in(kind, outcome.as_str());
         match &disposition {
             Disposition::Handled { ticket, note } => {
-                info!(uid = message.uid, from = %record.sender, ticket = ?ticket.as_ref().map(|t| t.as_str()), %note, "intake: handled");
+                info!(from = %record.sender, ticket = ?ticket.as_ref().map(|t| t.as_str()), %note, "intake: handled");
                 Ok(Destination::Handled)
             }
             Disposition::Quarantined { reason, .. } => {
-                warn!(uid = message.uid, from = %record.sender, subject = %record.subject, %reason, "intake: quarantined");
+                warn!(from = %record.sender, subject = %record.subject, %reason, "intake: quarantined");
                 Ok(Destination::Quarantine)
             }
+        }
+    }
+}
+
+impl Step for IntakeWorker {
+    fn name(&self) -> &'static str {
+        "intake"
+    }
+
+    async fn try_step(&self) -> anyhow::Result<usize> {
+        let mut slot = self.mailbox.lock().await;
+        let mut mailbox = match slot.take() {
+            Some(m) => m,
+            None => self.connect().await.inspect_err(|_| self.metrics.set_imap(ImapState::Reconnecting))?,
+        };
+        match self.take_round(&mut mailbox).await {
+            Ok(n) => {
+                *slot = Some(mailbox);
+                Ok(n)
+            }
+            Err(e) => {
+                // The session may be broken: the next round reconnects.
+                self.metrics.set_imap(ImapState::Reconnecting);
+                Err(e)
+            }
+        }
+    }
+
+    /// IDLE (or a poll's sleep) on the open session.
+    async fn wait(&self, stop: &Stop) {
+        let mut slot = self.mailbox.lock().await;
+        let Some(mailbox) = slot.take() else { return };
+        let max_wait = Duration::from_secs(self.desk.settings.mailbox.poll_seconds.max(1));
+        self.metrics.set_imap(if mailbox.idle { ImapState::Idle } else { ImapState::Connected });
+        match mailbox.wait(max_wait, stop).await {
+            Ok(mailbox) => {
+                self.metrics.set_imap(ImapState::Connected);
+                *slot = Some(mailbox);
+            }
+            Err(e) => {
+                self.metrics.set_imap(ImapState::Reconnecting);
+                warn!(error = %format!("{e:#}"), "intake: mailbox unavailable");
+            }
+        }
+    }
+
+    fn max_backoff(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    async fn finish(&self) {
+        if let Some(mailbox) = self.mailbox.lock().await.take() {
+            mailbox.logout().await;
         }
     }
 }

@@ -13,16 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::config::MailboxSettings;
-use crate::jobs::pause;
+use crate::jobs::{Backoff, Step, Stop, pause};
 use crate::mail::imap::Mailbox;
 use crate::mail::smtp::Sender;
 use crate::metrics::Metrics;
-use crate::store::{PendingMail, Store};
+use crate::store::{PendingMail, Retry, Store};
 
 /// A claimed row belongs to this instance for this long: well over
 /// [`SEND_TIMEOUT`], so no other instance takes a mail still being sent.
@@ -31,6 +30,8 @@ const LEASE: Duration = Duration::from_secs(60);
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// After this many failed attempts a mail is left for the operator.
 const MAX_ATTEMPTS: i64 = 20;
+/// Longest wait between attempts of one mail.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(2048);
 /// Longest sleep between rounds: other instances may have queued mail.
 const IDLE_CHECK: Duration = Duration::from_secs(2);
 /// A mail in doubt is looked for no sooner than this after the attempt,
@@ -72,8 +73,6 @@ pub struct OutboxWorker {
     pub store: Store,
     pub sender: Sender,
     pub clock: Clock,
-    /// Rung by intake after each commit.
-    pub wake: Arc<Notify>,
     /// Parallel submissions (the SMTP pool size); also the rows claimed per
     /// round, so a claimed row never waits behind others past its lease.
     pub parallel: usize,
@@ -83,41 +82,33 @@ pub struct OutboxWorker {
     pub metrics: Arc<Metrics>,
 }
 
-impl OutboxWorker {
-    pub async fn run(self, stop: watch::Receiver<bool>) {
-        let mut stop_rx = stop.clone();
-        loop {
-            let sent = match self.try_step().await {
-                Ok(n) => n,
-                Err(e) => {
-                    warn!(error = %format!("{e:#}"), "outbox: round failed");
-                    if pause(Duration::from_secs(1), &stop).await {
-                        break;
-                    }
-                    0
-                }
-            };
-            if *stop.borrow() {
-                break;
-            }
-            if sent > 0 {
-                continue;
-            }
-            let wait = match self.store.next_outbox_due().await {
-                Ok(Some(due)) => (due - self.clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK),
-                _ => IDLE_CHECK,
-            };
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop_rx.wait_for(|s| *s) => break,
-            }
-        }
-        info!("outbox stopped");
+impl Step for OutboxWorker {
+    fn name(&self) -> &'static str {
+        "outbox"
     }
 
+    async fn try_step(&self) -> anyhow::Result<usize> {
+        self.send_due().await
+    }
+
+    /// Until the next mail falls due (other instances may queue mail: look
+    /// at least every `IDLE_CHECK`).
+    async fn wait(&self, stop: &Stop) {
+        let wait = match self.store.next_outbox_due().await {
+            Ok(Some(due)) => (due - self.clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK),
+            _ => IDLE_CHECK,
+        };
+        pause(wait, stop).await;
+    }
+
+    fn max_backoff(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+}
+
+impl OutboxWorker {
     /// Sends what is due now; returns how many mails were settled as sent.
-    pub async fn try_step(&self) -> anyhow::Result<usize> {
+    pub async fn send_due(&self) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let batch = self.store.claim_outbox(now, LEASE, self.parallel.max(1) as i64).await?;
         let (mut sent, to_send) = self.settle_doubts(batch).await?;
@@ -162,8 +153,10 @@ impl OutboxWorker {
             Err(e) => {
                 let error = format!("in doubt; cannot look for its copy: {e:#}");
                 warn!(mails = doubtful.len(), %error, "outbox: not sent");
+                let now = self.clock.now();
                 for mail in &doubtful {
-                    self.store.mark_failed(mail.id, &error, self.clock.now() + DOUBT_RETRY, true).await?;
+                    let retry = Retry::At { when: now + DOUBT_RETRY, in_doubt: true };
+                    self.store.mark_failed(mail.id, &error, retry, now).await?;
                 }
                 return Ok((Vec::new(), to_send));
             }
@@ -199,17 +192,20 @@ impl OutboxWorker {
         };
         self.metrics.outbox_failed();
         let gave_up = permanent || mail.attempts >= MAX_ATTEMPTS;
-        let mut retry_in = if gave_up {
-            chrono::Duration::days(3650)
-        } else {
-            chrono::Duration::seconds(2i64.pow(mail.attempts.clamp(0, 11) as u32))
-        };
-        if in_doubt && self.sent_copies.is_some() {
-            retry_in = retry_in.max(DOUBT_RETRY);
-        }
         warn!(key = %mail.key, attempts = mail.attempts, gave_up, in_doubt, %error, "outbox: not accepted");
-        let error = if gave_up { format!("gave up: {error}") } else { error };
-        self.store.mark_failed(mail.id, &error, self.clock.now() + retry_in, in_doubt).await?;
+        let now = self.clock.now();
+        let retry = if gave_up {
+            Retry::GiveUp
+        } else {
+            // 2, 4, 8 … seconds, up to about half an hour.
+            let attempts = u32::try_from(mail.attempts).unwrap_or(u32::MAX).saturating_add(2);
+            let mut retry_in = Backoff::after_attempts(attempts, MAX_RETRY_WAIT);
+            if in_doubt && self.sent_copies.is_some() {
+                retry_in = retry_in.max(DOUBT_RETRY.to_std().unwrap_or_default());
+            }
+            Retry::At { when: now + chrono::TimeDelta::from_std(retry_in).unwrap_or_default(), in_doubt }
+        };
+        self.store.mark_failed(mail.id, &error, retry, now).await?;
         Ok(None)
     }
 }

@@ -16,12 +16,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use cron::Schedule;
-use tokio::sync::{Notify, watch};
-use tracing::{info, warn};
+use tokio::sync::Notify;
+use tracing::info;
 
-use crate::dispatch::Dispatcher;
-use crate::intake::Attachment;
-use crate::mail::compose::Draft;
+use crate::desk::Desk;
+use crate::jobs::{Step, Stop, pause};
+use crate::notify::{Draft, FileAttachment, OutboxKey, TemplateName};
 use crate::report::{self, Period};
 use crate::store::Store;
 
@@ -31,11 +31,9 @@ const IDLE_CHECK: Duration = Duration::from_secs(30);
 
 pub struct ReportWorker {
     /// Settings (schedules, recipients), templates, calendar and clock.
-    pub dispatcher: Arc<Dispatcher>,
+    pub desk: Arc<Desk>,
     /// Tickets to report on; claims, cursors and the outbox.
     pub store: Store,
-    /// Rung when the clock is moved (tests).
-    pub wake: Arc<Notify>,
     /// Outbox worker's bell: reports go out at once.
     pub outbox_wake: Arc<Notify>,
 }
@@ -64,29 +62,34 @@ fn latest_fire(schedule: &Schedule, tz: Tz, now: DateTime<Utc>) -> Option<DateTi
     schedule.after(&from).next_back().map(|t| t.with_timezone(&Utc))
 }
 
-impl ReportWorker {
-    pub async fn run(self, stop: watch::Receiver<bool>) {
-        let mut stop_rx = stop.clone();
-        loop {
-            match self.try_step().await {
-                Ok(n) if n > 0 => self.outbox_wake.notify_one(),
-                Ok(_) => {}
-                Err(e) => warn!(error = %format!("{e:#}"), "reports: round failed"),
-            }
-            let wait = self.next_fire().map_or(IDLE_CHECK, |at| {
-                (at - self.dispatcher.clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK)
-            });
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop_rx.wait_for(|s| *s) => break,
-            }
-        }
-        info!("reports stopped");
+impl Step for ReportWorker {
+    fn name(&self) -> &'static str {
+        "report"
     }
 
+    async fn try_step(&self) -> anyhow::Result<usize> {
+        self.queue_due().await
+    }
+
+    /// Until the soonest fire of either schedule, looking at least every
+    /// `IDLE_CHECK`.
+    async fn wait(&self, stop: &Stop) {
+        let wait = self
+            .next_fire()
+            .map_or(IDLE_CHECK, |at| (at - self.desk.clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK));
+        pause(wait, stop).await;
+    }
+
+    fn after_round(&self, settled: usize) {
+        if settled > 0 {
+            self.outbox_wake.notify_one();
+        }
+    }
+}
+
+impl ReportWorker {
     fn schedule(&self, kind: Kind) -> anyhow::Result<Schedule> {
-        let r = &self.dispatcher.settings.reports;
+        let r = &self.desk.settings.reports;
         Ok(match kind {
             Kind::Monthly => r.monthly_schedule()?,
             Kind::Weekly => r.weekly_schedule()?,
@@ -95,7 +98,7 @@ impl ReportWorker {
 
     /// The soonest fire of either schedule after now.
     fn next_fire(&self) -> Option<DateTime<Utc>> {
-        let now = self.dispatcher.clock.now().with_timezone(&self.dispatcher.calendar.tz());
+        let now = self.desk.clock.now().with_timezone(&self.desk.calendar.tz());
         [Kind::Monthly, Kind::Weekly]
             .into_iter()
             .filter_map(|k| self.schedule(k).ok()?.after(&now).next())
@@ -104,9 +107,9 @@ impl ReportWorker {
     }
 
     /// Looks at both schedules once; returns how many mails were queued.
-    pub async fn try_step(&self) -> anyhow::Result<usize> {
-        let now = self.dispatcher.clock.now();
-        let tz = self.dispatcher.calendar.tz();
+    pub async fn queue_due(&self) -> anyhow::Result<usize> {
+        let now = self.desk.clock.now();
+        let tz = self.desk.calendar.tz();
         let mut queued = 0;
         for kind in [Kind::Monthly, Kind::Weekly] {
             let mut tx = self.store.begin().await?;
@@ -135,29 +138,28 @@ impl ReportWorker {
     /// Queues the assessment of `period` for channel management unless it
     /// was queued before; returns how many mails were queued (0 or 1).
     pub async fn monthly(&self, period: &Period) -> anyhow::Result<usize> {
-        let d = &self.dispatcher;
+        let d = &self.desk;
         let tz = d.calendar.tz();
         let now = d.clock.now();
         let tickets = self.store.assessment_tickets(period.start, period.end).await?;
         let assessment = report::assess(&d.settings, period, &tickets);
-        let generated = now.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
-        let rendered = report::render_monthly(&d.templates, &d.settings, &assessment, &generated)?;
+        let generated = crate::notify::context::local_minute(now, tz);
+        let rendered = d.notify.monthly(&assessment, &d.settings.reports.counted_categories, &generated)?;
         let csv = assessment.csv().into_bytes();
         let draft = Draft {
             to: vec![d.settings.desk.channel_management.clone()],
             subject: rendered.subject,
             text: rendered.text,
             html: rendered.html,
-            attachments: vec![Attachment {
+            attachments: vec![FileAttachment {
                 filename: assessment.csv_name(),
                 content_type: "text/csv; charset=utf-8".into(),
-                size: csv.len(),
                 data: csv,
             }],
             auto_submitted: true,
             ..Draft::default()
         };
-        let sent = self.queue("monthly", &period.label(), draft).await?;
+        let sent = self.queue(Kind::Monthly, &period.label(), draft).await?;
         if sent > 0 {
             info!(period = %period.label(), "reports: monthly assessment queued");
         }
@@ -167,18 +169,14 @@ impl ReportWorker {
     /// Queues each regional manager's digest of the open tickets at `fire`
     /// (managers with none get no mail).
     pub async fn weekly(&self, fire: DateTime<Utc>) -> anyhow::Result<usize> {
-        let d = &self.dispatcher;
+        let d = &self.desk;
         let tz = d.calendar.tz();
         let open = self.store.open_complaints().await?;
         let date = fire.with_timezone(&tz).format("%Y-%m-%d").to_string();
         let period = fire.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string();
         let mut queued = 0;
         for digest in report::digests(&d.settings, &open, d.clock.now(), tz) {
-            let ctx = serde_json::json!({
-                "digest": digest.context(&date),
-                "desk": { "address": d.settings.desk.dispatch_address },
-            });
-            let rendered = d.templates.render("digest", &ctx)?;
+            let rendered = d.notify.digest(&digest, &date)?;
             let draft = Draft {
                 to: vec![digest.manager.clone()],
                 subject: rendered.subject,
@@ -187,23 +185,27 @@ impl ReportWorker {
                 auto_submitted: true,
                 ..Draft::default()
             };
-            queued += self.queue("weekly", &period, draft).await?;
+            queued += self.queue(Kind::Weekly, &period, draft).await?;
         }
         Ok(queued)
     }
 
     /// Claims and queues one report mail in one transaction; 0 when it was
     /// claimed before.
-    async fn queue(&self, kind: &str, period: &str, draft: Draft) -> anyhow::Result<usize> {
-        let d = &self.dispatcher;
+    async fn queue(&self, kind: Kind, period: &str, draft: Draft) -> anyhow::Result<usize> {
+        let d = &self.desk;
         let recipient = draft.to.first().cloned().unwrap_or_default();
-        let key = format!("report:{kind}:{period}:{}", recipient.to_ascii_lowercase());
+        let key = OutboxKey::report(kind.name(), period, &recipient);
         let mut tx = self.store.begin().await?;
-        if !tx.claim_report(kind, period, &recipient, &key, d.clock.now()).await? {
+        if !tx.claim_report(kind.name(), period, &recipient, key.as_str(), d.clock.now()).await? {
             return Ok(0);
         }
         let now = d.clock.now();
-        let queued = tx.enqueue(&d.outbox_mail(key, None, kind, &draft, now)?, now).await?;
+        let purpose = match kind {
+            Kind::Monthly => TemplateName::Monthly,
+            Kind::Weekly => TemplateName::Digest,
+        };
+        let queued = tx.enqueue(&d.notify.outbox_mail(key, None, purpose, &draft, now, now)?, now).await?;
         tx.commit().await?;
         Ok(usize::from(queued))
     }

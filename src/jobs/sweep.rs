@@ -1,15 +1,16 @@
 //! The deadline sweep: sends the reminders and escalations that have come
 //! due, each once (outbox keys), and warns when the calendar runs out.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
-use tokio::sync::{Notify, watch};
-use tracing::{info, warn};
+use tokio::sync::Notify;
+use tracing::warn;
 
-use crate::dispatch::Dispatcher;
+use crate::desk::Desk;
+use crate::jobs::{Step, Stop, pause};
 use crate::store::Store;
 use crate::ticket::TicketNo;
 
@@ -20,59 +21,58 @@ const BATCH: i64 = 500;
 const CHUNK: usize = 25;
 /// Longest sleep between rounds (other instances may change tickets).
 const IDLE_CHECK: Duration = Duration::from_secs(5);
-/// Pause after a round that failed, before its tickets are tried again.
+/// Longest pause after rounds that failed, before their tickets are tried again.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 pub struct SweepWorker {
-    pub dispatcher: Arc<Dispatcher>,
+    pub desk: Arc<Desk>,
     pub store: Store,
-    /// Rung when the clock is moved (tests) or work is known to be due.
-    pub wake: Arc<Notify>,
     /// Outbox worker's bell: alerts go out at once.
     pub outbox_wake: Arc<Notify>,
+    /// The day the calendar's coverage was last warned about.
+    warned_on: Mutex<Option<NaiveDate>>,
+}
+
+impl Step for SweepWorker {
+    fn name(&self) -> &'static str {
+        "sweep"
+    }
+
+    async fn try_step(&self) -> anyhow::Result<usize> {
+        self.warn_calendar_daily();
+        self.sweep_due().await
+    }
+
+    /// Until the soonest planned alert, looking at least every `IDLE_CHECK`
+    /// (other instances may change tickets).
+    async fn wait(&self, stop: &Stop) {
+        let wait = match self.store.next_alert_at().await {
+            Ok(Some(at)) => (at - self.desk.clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK),
+            _ => IDLE_CHECK,
+        };
+        pause(wait, stop).await;
+    }
+
+    /// Alerts queued by this round (even a failed one: the other tickets
+    /// of the round were swept) go out at once.
+    fn after_round(&self, _settled: usize) {
+        self.outbox_wake.notify_one();
+    }
+
+    fn max_backoff(&self) -> Duration {
+        RETRY_AFTER_FAILURE
+    }
 }
 
 impl SweepWorker {
-    pub async fn run(self, stop: watch::Receiver<bool>) {
-        let mut stop_rx = stop.clone();
-        let mut warned_on: Option<NaiveDate> = None;
-        loop {
-            self.warn_calendar_daily(&mut warned_on);
-            let failed = match self.try_step().await {
-                Ok(n) if n > 0 => {
-                    self.outbox_wake.notify_one();
-                    continue;
-                }
-                Ok(_) => false,
-                Err(e) => {
-                    // The other tickets of the round were swept; what failed
-                    // is still due, so the round is tried again shortly.
-                    self.outbox_wake.notify_one();
-                    warn!(error = %format!("{e:#}"), "sweep: round failed");
-                    true
-                }
-            };
-            let clock = &self.dispatcher.clock;
-            let mut wait = match self.store.next_alert_at().await {
-                Ok(Some(at)) => (at - clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK),
-                _ => IDLE_CHECK,
-            };
-            if failed {
-                // Still due: without a pause the failure would spin.
-                wait = wait.max(RETRY_AFTER_FAILURE);
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-                _ = stop_rx.wait_for(|s| *s) => break,
-            }
-        }
-        info!("sweep stopped");
+    pub fn new(desk: Arc<Desk>, store: Store, outbox_wake: Arc<Notify>) -> Self {
+        Self { desk, store, outbox_wake, warned_on: Mutex::new(None) }
     }
 
-    fn warn_calendar_daily(&self, warned_on: &mut Option<NaiveDate>) {
-        let d = &self.dispatcher;
+    fn warn_calendar_daily(&self) {
+        let d = &self.desk;
         let today = d.clock.now().with_timezone(&d.calendar.tz()).date_naive();
+        let mut warned_on = self.warned_on.lock().unwrap_or_else(|e| e.into_inner());
         if *warned_on != Some(today) {
             for w in d.calendar.coverage_warnings(today) {
                 warn!("calendar: {w}");
@@ -82,8 +82,8 @@ impl SweepWorker {
     }
 
     /// One round over the tickets due now; returns how many were looked at.
-    pub async fn try_step(&self) -> anyhow::Result<usize> {
-        let now = self.dispatcher.clock.now();
+    pub async fn sweep_due(&self) -> anyhow::Result<usize> {
+        let now = self.desk.clock.now();
         let due = self.store.due_tickets(now, BATCH).await?;
         let chunks: Vec<Vec<TicketNo>> = due.chunks(CHUNK).map(<[_]>::to_vec).collect();
         let outcomes: Vec<anyhow::Result<()>> = futures_util::stream::iter(chunks)
@@ -118,7 +118,8 @@ impl SweepWorker {
         let queued = tx.outbox_keys(numbers).await?;
         let (mut mails, mut events, mut next) = (Vec::new(), Vec::new(), Vec::new());
         for ticket in tx.tickets(numbers).await? {
-            let sweep = self.dispatcher.sweep_ticket(&ticket, &queued, now)?;
+            let span = tracing::debug_span!("ticket", number = %ticket.number);
+            let sweep = span.in_scope(|| self.desk.sweep_ticket(&ticket, &queued, now))?;
             for (mail, event) in sweep.alerts {
                 events.push((mail.key.clone(), event));
                 mails.push(mail);

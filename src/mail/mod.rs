@@ -1,5 +1,4 @@
-//! Mail transport: IMAP in, SMTP out, and composing what we send.
+//! Mail transport only: IMAP in (with IDLE), SMTP out.
 
-pub mod compose;
 pub mod imap;
 pub mod smtp;

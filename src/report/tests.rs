@@ -23,7 +23,7 @@ fn complaint(n: i64, station: &str, category: &str, received: &str) -> Ticket {
     let received = at(received);
     Ticket {
         number: TicketNo::new(received.date_naive(), n),
-        kind: "complaint".into(),
+        kind: TicketKind::Complaint,
         status: Status::Open,
         urgency: Urgency::Normal,
         station: Some(station.into()),
@@ -87,7 +87,7 @@ fn the_assessment_counts_valid_complaints_of_the_counted_categories_closed_in_th
     let s = settings();
     let p = Period::parse("2026-11", TZ).unwrap();
     let mut pre = complaint(50, "BJ01", "", "2026-11-03 10:00");
-    pre.kind = "pre_report".into();
+    pre.kind = TicketKind::PreReport;
     let tickets = vec![
         // Counted: valid, service quality, everything on time.
         closed(complaint(1, "BJ01", QUALITY, "2026-11-02 10:00"), 1, 20, 30, true),
@@ -166,11 +166,14 @@ fn csv_has_a_bom_a_header_a_row_per_station_and_a_total() {
 #[test]
 fn the_html_report_escapes_names_and_draws_bars() {
     let s = settings();
-    let templates = Templates::load(
+    // Rendered the way the report worker renders it (notify sits above
+    // report; only this test reaches up, to check the two together).
+    let templates = crate::notify::Templates::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
-        &crate::dispatch::Dispatcher::sample_context(),
+        &crate::notify::MailContext::sample(),
     )
     .unwrap();
+    let notify = crate::notify::Notifier::new(&s, templates, TZ).unwrap();
     let p = Period::parse("2026-11", TZ).unwrap();
     let tickets = [
         closed(complaint(1, "BJ01", QUALITY, "2026-11-02 10:00"), 1, 2, 3, true),
@@ -179,7 +182,7 @@ fn the_html_report_escapes_names_and_draws_bars() {
     ];
     let mut a = assess(&s, &p, &tickets);
     a.stations[0].name = "<script>alert(1)</script>".into();
-    let r = render_monthly(&templates, &s, &a, "2026-12-01 09:00").unwrap();
+    let r = notify.monthly(&a, &s.reports.counted_categories, "2026-12-01 09:00").unwrap();
     assert_eq!(r.subject, "服务站投诉考核月报 2026-11");
     let html = r.html.unwrap();
     assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));

@@ -1,10 +1,10 @@
 //! The queries of pre-reports and reports (PRODUCT.md §8, §11), kept together.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::{Result, Store, StoreError, TICKET_COLUMNS, Tx, from_ms, to_ms};
-use crate::ticket::{Status, Ticket, TicketNo, Urgency};
+use super::rows::{TICKET_COLUMNS, from_ms, to_ms};
+use super::{Result, Store, Tx};
+use crate::ticket::Ticket;
 
 impl Store {
     /// Every ticket that may concern the month `[start, end)`: received
@@ -23,7 +23,7 @@ impl Store {
                 .await?
                 .iter()
                 .map(|r| Ok(ticket_from_row!(r)))
-                .collect()
+                .collect::<Result<Vec<_>>>()
         })
     }
 

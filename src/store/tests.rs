@@ -3,7 +3,12 @@
 
 use chrono::{NaiveDate, TimeZone};
 
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
 use super::*;
+use crate::ticket::{Status, TicketKind, TicketNo, Urgency};
 
 fn at(hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 16, hour, 0, 0).single().expect("valid time")
@@ -21,7 +26,7 @@ fn rand_suffix() -> u128 {
 fn ticket(n: i64) -> NewTicket {
     NewTicket {
         number: TicketNo::new(NaiveDate::from_ymd_opt(2026, 11, 16).expect("date"), n),
-        kind: "complaint".into(),
+        kind: TicketKind::Complaint,
         status: Status::Open,
         urgency: Urgency::Normal,
         station: Some("BJ01".into()),
@@ -59,8 +64,8 @@ async fn enqueue_all_reports_only_the_keys_not_queued_before() {
     let store = store().await;
     let (a, b) = (ticket(1), ticket(2));
     let mut tx = store.begin().await.expect("begin");
-    tx.insert_ticket(&a).await.expect("ticket a");
-    tx.insert_ticket(&b).await.expect("ticket b");
+    tx.insert_ticket(a.clone()).await.expect("ticket a");
+    tx.insert_ticket(b.clone()).await.expect("ticket b");
     let first = tx.enqueue_all(&[mail(&a.number, "x"), mail(&b.number, "y")], at(2)).await.expect("first");
     assert_eq!(first.len(), 2);
     let again = [mail(&a.number, "x"), mail(&a.number, "z"), mail(&b.number, "y")];
@@ -79,7 +84,7 @@ async fn next_alerts_and_events_are_written_for_many_tickets_at_once() {
     let numbers: Vec<TicketNo> = tickets.iter().map(|t| t.number.clone()).collect();
     let mut tx = store.begin().await.expect("begin");
     for t in &tickets {
-        tx.insert_ticket(t).await.expect("ticket");
+        tx.insert_ticket(t.clone()).await.expect("ticket");
     }
     tx.set_next_alerts(&[(numbers[0].clone(), Some(at(5))), (numbers[2].clone(), Some(at(4)))]).await.expect("set");
     let events: Vec<Event> = numbers
@@ -87,7 +92,7 @@ async fn next_alerts_and_events_are_written_for_many_tickets_at_once() {
         .map(|n| Event {
             ticket: n.clone(),
             at: at(3),
-            kind: "alert:reply.escalation".into(),
+            kind: EventKind::Alert("reply.escalation".into()),
             actor: None,
             message_id: None,
             detail: None,

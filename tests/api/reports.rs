@@ -5,9 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use complaintd::app::{App, load_parts};
-use complaintd::dispatch::{Dispatcher, Disposition};
-use complaintd::report::{Period, monthly_on_demand};
+use complaintd::app::App;
+use complaintd::cli::report::monthly_on_demand;
+use complaintd::desk::{Desk as DeskLogic, Disposition, Incoming};
+use complaintd::jobs::Step as _;
+use complaintd::report::Period;
+use complaintd::store::{InboundOutcome, InboundRecord};
 use complaintd::ticket::TicketNo;
 use mail_parser::MimeHeaders as _;
 
@@ -16,7 +19,7 @@ use crate::helpers::*;
 /// The desk's dispatch on the app's database and clock, fed parsed mail
 /// directly: a month of tickets without a month of IMAP round trips.
 struct Desk {
-    dispatcher: Dispatcher,
+    logic: DeskLogic,
     app: TestApp,
     seq: u32,
 }
@@ -25,7 +28,23 @@ impl Desk {
     async fn apply(&mut self, raw: &[u8]) -> Disposition {
         let parsed = complaintd::intake::parse(raw, &self.app.settings);
         let mut tx = self.app.store.begin().await.unwrap();
-        let d = self.dispatcher.apply(&mut tx, &parsed).await.unwrap();
+        // Recorded in the intake log first, as intake does.
+        self.seq += 1;
+        let record = InboundRecord {
+            mailbox: "direct".into(),
+            uidvalidity: 1,
+            uid: self.seq,
+            message_id: parsed.message_id.clone(),
+            sender: parsed.from.clone(),
+            subject: parsed.subject.clone(),
+            kind: Some(parsed.kind),
+            ticket: None,
+            outcome: InboundOutcome::Pending,
+            reason: None,
+            received_at: self.app.clock.now(),
+        };
+        let inbound = tx.claim_inbound(&record).await.unwrap().expect("a new message");
+        let d = self.logic.apply(&mut tx, Incoming { msg: &parsed, inbound }).await.unwrap();
         tx.commit().await.unwrap();
         d
     }
@@ -235,9 +254,8 @@ fn complaint_form(c: &Case, i: usize) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_month_of_tickets_is_assessed_once_and_mailed_to_channel_management() {
     let app = spawn_app_at("2026-11-02T00:00:00Z".parse().unwrap()).await; // Mon 08:00 local
-    let (calendar, templates) = load_parts(&app.settings).unwrap();
-    let dispatcher = Dispatcher::new(app.settings.clone(), calendar, templates, app.clock.clone()).unwrap();
-    let mut desk = Desk { dispatcher, app, seq: 0 };
+    let logic = complaintd::setup::desk(app.settings.clone(), app.clock.clone()).unwrap();
+    let mut desk = Desk { logic, app, seq: 0 };
     let (handler, hq, baobei) = (desk.app.net.hq("liujia"), desk.app.net.hq("complaints"), desk.app.net.hq("baobei"));
 
     let cases = cases();
@@ -342,7 +360,7 @@ async fn a_month_of_tickets_is_assessed_once_and_mailed_to_channel_management() 
         App::build(app.settings.clone(), app.clock.clone()).await.unwrap(),
         App::build(app.settings.clone(), app.clock.clone()).await.unwrap(),
     ];
-    let workers: Vec<_> = others.iter().map(|a| a.report_worker(a.outbox_wake.clone())).collect();
+    let workers: Vec<_> = others.iter().map(|a| a.report_worker()).collect();
     assert_eq!(workers[0].try_step().await.unwrap(), 0);
     let november = Period::parse("2026-11", chrono_tz::Asia::Shanghai).unwrap();
     assert_eq!(workers[1].monthly(&november).await.unwrap(), 0);
@@ -389,7 +407,7 @@ async fn each_manager_gets_a_weekly_digest_of_open_and_overdue_tickets_once() {
     let mut app = app.restart().await;
     app.set_local_time("2026-11-23 09:05");
     let other = App::build(app.settings.clone(), app.clock.clone()).await.unwrap();
-    assert_eq!(other.report_worker(other.outbox_wake.clone()).try_step().await.unwrap(), 0);
+    assert_eq!(other.report_worker().try_step().await.unwrap(), 0);
     other.store.close().await;
     let weekly: Vec<_> =
         app.store.outbox(None).await.unwrap().into_iter().filter(|m| m.key.starts_with("report:weekly:")).collect();

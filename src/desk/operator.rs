@@ -4,11 +4,12 @@
 //! in the caller's transaction.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 
-use super::Dispatcher;
+use super::complaint::Assignment;
+use super::{Desk, DeskError};
 use crate::config::Station;
-use crate::store::{StoreError, Tx};
+use crate::notify::{KeyPrefix, Notice, OutboxKey, TemplateName};
+use crate::store::{EventKind, OperatorVerb, StoreError, Tx};
 use crate::ticket::{Status, Ticket, TicketNo};
 
 /// What the operator does to a ticket.
@@ -27,13 +28,13 @@ pub enum OperatorAction {
 }
 
 impl OperatorAction {
-    /// The name used in the timeline (`operator:close`, …).
-    fn name(&self) -> &'static str {
+    /// How the timeline names it (`operator:close`, …).
+    fn verb(&self) -> OperatorVerb {
         match self {
-            Self::Close { .. } => "close",
-            Self::Reopen => "reopen",
-            Self::Reassign { .. } => "reassign",
-            Self::Extend { .. } => "extension",
+            Self::Close { .. } => OperatorVerb::Close,
+            Self::Reopen => OperatorVerb::Reopen,
+            Self::Reassign { .. } => OperatorVerb::Reassign,
+            Self::Extend { .. } => OperatorVerb::Extension,
         }
     }
 }
@@ -56,7 +57,24 @@ impl From<StoreError> for OperatorError {
     }
 }
 
-impl Dispatcher {
+impl From<DeskError> for OperatorError {
+    fn from(e: DeskError) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+/// What an action did and whom its notice goes to.
+struct Done {
+    /// For the operator and the timeline.
+    summary: String,
+    /// In the desk's words, for the notice.
+    words: String,
+    station: Option<Station>,
+    to: Vec<String>,
+    cc: Vec<String>,
+}
+
+impl Desk {
     /// Applies `action` to ticket `number` on behalf of `operator` (recorded
     /// as the actor), with an optional `note` for the timeline and the mail.
     /// Returns what was done; a refusal leaves the transaction untouched.
@@ -74,21 +92,20 @@ impl Dispatcher {
         if ticket.status == Status::Closed && !matches!(action, OperatorAction::Reopen) {
             return Err(refused("is closed (reopen it first)".into()));
         }
-        let station = ticket.station.as_deref().and_then(|c| self.settings.station(c)).cloned();
+        let station = self.station_of(&ticket);
         let handler = vec![ticket.handler.clone()];
-        let tz = self.calendar.tz();
-        // What was done, the words of the notice, and who gets the notice.
-        let (done, words, notice_station, to, cc) = match action {
+        let done = match action {
             OperatorAction::Close { valid } => {
-                let done = self.close(tx, &mut ticket, *valid, now).await?;
-                let words = if *valid { "结案（有效）" } else { "结案（无效）" };
-                (done, words.to_owned(), station, handler, vec![])
+                let summary = self.close(tx, &mut ticket, *valid, now).await?;
+                let words = if *valid { "结案（有效）" } else { "结案（无效）" }.to_owned();
+                Done { summary, words, station, to: handler, cc: vec![] }
             }
             OperatorAction::Reopen => {
                 if ticket.status != Status::Closed {
                     return Err(refused(format!("is {}, not closed", ticket.status.as_str())));
                 }
-                (self.reopen(tx, &mut ticket).await?, "重新打开".to_owned(), station, handler, vec![])
+                let summary = self.reopen(tx, &mut ticket).await?;
+                Done { summary, words: "重新打开".to_owned(), station, to: handler, cc: vec![] }
             }
             OperatorAction::Reassign { station: code } => {
                 let Some(new) = self.settings.station(code).cloned() else {
@@ -99,54 +116,69 @@ impl Dispatcher {
                     return Err(refused(format!("is already with {}", new.code)));
                 }
                 self.reassign(tx, &mut ticket, &new, now).await?;
-                let done = format!("reassigned to {}", new.code);
+                let summary = format!("reassigned to {}", new.code);
                 let words = format!("改派给 {} {}", new.code, new.name);
                 // The station that had it is told where it went; the handler has the ack.
                 let to = station.map(|old| old.emails).unwrap_or_default();
-                (done, words, Some(new), to, vec![])
+                Done { summary, words, station: Some(new), to, cc: vec![] }
             }
             OperatorAction::Extend { until, force } => {
-                self.grant_extension(&mut ticket, Some(*until), *force)
-                    .map_err(|why| refused(if *force { why } else { format!("{why} (--force to extend anyway)") }))?;
-                let local = |t: Option<DateTime<Utc>>| {
-                    t.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
-                };
-                let done =
+                ticket.extend(Some(*until), *force).map_err(|e| {
+                    let why = self.refusal_words(&e);
+                    refused(if *force { why } else { format!("{why} (--force to extend anyway)") })
+                })?;
+                let local = |t: Option<DateTime<Utc>>| t.map(|t| self.local(t)).unwrap_or_default();
+                let summary =
                     format!("extended: result due {}, close due {}", local(ticket.result_due), local(ticket.close_due));
                 let words = format!("延期至 {}", local(ticket.result_due));
                 let to = station.as_ref().map(|s| s.emails.clone()).unwrap_or_default();
-                (done, words, station, to, handler)
+                Done { summary, words, station, to, cc: handler }
             }
         };
         self.save(tx, &ticket).await?;
         let detail = match note {
-            Some(note) => format!("{done}: {note}"),
-            None => done.clone(),
+            Some(note) => format!("{}: {note}", done.summary),
+            None => done.summary.clone(),
         };
-        self.event(tx, number, &format!("operator:{}", action.name()), Some(operator), None, Some(&detail)).await?;
-        if !to.is_empty() {
-            let extra = json!({
-                "key": format!("{}:{}", action.name(), now.timestamp_millis()),
-                "operator": { "action": words, "note": note.unwrap_or("") },
-            });
-            self.send(tx, "operator", &ticket, notice_station.as_ref(), &extra, to, cc, None, vec![], true).await?;
+        tx.add_event(self.event(number, EventKind::Operator(action.verb())).by(operator).detail(&detail)).await?;
+        if !done.to.is_empty() {
+            let key = OutboxKey::operator(number, action.verb().as_str(), now);
+            let notice = Notice::new(TemplateName::Operator, key)
+                .about(&ticket)
+                .station(done.station.as_ref())
+                .to(done.to)
+                .cc(done.cc)
+                .with(|c| {
+                    c.operator.action = done.words;
+                    c.operator.note = note.unwrap_or("").to_owned();
+                });
+            self.send(tx, notice).await?;
         }
-        Ok(done)
+        Ok(done.summary)
     }
 
     /// Gives the ticket to `to` as if it had been routed there now: what
     /// the last station did no longer counts, its unsent alerts are
     /// withdrawn, the clock starts again and the handler is told.
-    async fn reassign(&self, tx: &mut Tx, ticket: &mut Ticket, to: &Station, now: DateTime<Utc>) -> anyhow::Result<()> {
-        for alert in ["reminder", "escalation", "supervisor"] {
-            tx.cancel_unsent(&format!("{}:{alert}:", ticket.number)).await?;
+    async fn reassign(
+        &self,
+        tx: &mut Tx,
+        ticket: &mut Ticket,
+        to: &Station,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeskError> {
+        for prefix in KeyPrefix::alerts(&ticket.number) {
+            tx.cancel_unsent(prefix.as_str()).await?;
         }
-        ticket.first_reply_at = None;
-        ticket.result_at = None;
-        ticket.extended = false;
+        ticket.forget_station_answers();
         // Keyed by station and time: a ticket may come back to a station.
-        let extra = json!({ "key": format!("{}:{}", to.code, now.timestamp_millis()) });
-        // The original attachments are not kept: the handler, copied, can send them on.
-        self.assign(tx, ticket, to, vec![], None, &extra, now).await
+        let assignment = Assignment {
+            forward: OutboxKey::reassigned(&ticket.number, TemplateName::Forward, &to.code, now),
+            ack: OutboxKey::reassigned(&ticket.number, TemplateName::Ack, &to.code, now),
+            // The original attachments are not kept: the handler, copied, can send them on.
+            files: vec![],
+            in_reply_to: None,
+        };
+        self.assign(tx, ticket, to, assignment, now).await
     }
 }

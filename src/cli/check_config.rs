@@ -1,20 +1,21 @@
 //! `complaintd check-config`: what can be known about a config before the
-//! daemon runs on it (values, secrets in the environment, templates, cron
-//! schedules, calendar coverage) and, with `--connect`, whether the mail
+//! daemon runs on it (values and cron schedules, secrets in the
+//! environment, templates, calendar coverage) and, with `--connect`, whether the mail
 //! servers and the database let it in. Every finding names the file and the key.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr as _;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::app::{load_parts, password, redact};
+use crate::calendar::Calendar;
 use crate::config::{ConfigError, Secret, Settings, TlsMode};
 use crate::mail::imap::Mailbox;
 use crate::mail::smtp::Sender;
+use crate::notify::{MailContext, Templates};
+use crate::setup::{password, redact};
 use crate::store::{Store, StoreError};
 
 /// How long each `--connect` check may take.
@@ -101,29 +102,20 @@ pub async fn check(path: &Path, now: DateTime<Utc>, connect: bool) -> Report {
     for (key, message) in settings.problems() {
         report.add(Level::Error, key, message);
     }
-    if let Ok(text) = std::fs::read_to_string(path)
-        && let Ok(table) = text.parse::<toml::Table>()
-    {
-        for (key, expr) in cron_fields(&table) {
-            if let Some(problem) = cron_problem(&expr) {
-                report.add(Level::Error, key, problem);
-            }
-        }
-    }
     secrets(&settings, &mut report);
     transport(&settings, &mut report);
-    match load_parts(&settings) {
-        Ok((calendar, _templates)) => {
+    match Calendar::from_settings(&settings.calendar, |p| settings.resolve(p)) {
+        Ok(calendar) => {
             let today = now.with_timezone(&calendar.tz()).date_naive();
             for w in calendar.coverage_warnings(today) {
                 report.add(Level::Warning, "calendar.holiday_files", w);
             }
         }
-        Err(e) => {
-            let key =
-                if e.downcast_ref::<crate::templates::TemplateError>().is_some() { "templates" } else { "calendar" };
-            report.add(Level::Error, key, format!("{e:#}"));
-        }
+        Err(e) => report.add(Level::Error, "calendar", format!("{e:#}")),
+    }
+    let templates = settings.resolve(&settings.templates.dir);
+    if let Err(e) = Templates::load(&templates, &MailContext::sample()) {
+        report.add(Level::Error, "templates", format!("{e:#}"));
     }
     if connect {
         connections(&settings, &mut report).await;
@@ -254,83 +246,9 @@ async fn within<T>(fut: impl Future<Output = anyhow::Result<T>>) -> anyhow::Resu
         .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer in {CONNECT_TIMEOUT:?}")))
 }
 
-/// Every string value in the file whose key names a cron schedule (`cron`,
-/// `*_cron`, `schedule`), with its dotted key; so any section that grows
-/// schedules is checked without this module knowing it.
-pub fn cron_fields(table: &toml::Table) -> Vec<(String, String)> {
-    fn walk(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
-        match value {
-            toml::Value::Table(t) => {
-                for (k, v) in t {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    let is_cron = k == "cron" || k.ends_with("_cron") || k == "schedule";
-                    match v {
-                        toml::Value::String(s) if is_cron => out.push((key, s.clone())),
-                        _ => walk(&key, v, out),
-                    }
-                }
-            }
-            toml::Value::Array(items) => {
-                for (i, v) in items.iter().enumerate() {
-                    walk(&format!("{prefix}[{i}]"), v, out);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk("", &toml::Value::Table(table.clone()), &mut out);
-    out
-}
-
-/// What is wrong with a cron expression, if anything: five fields
-/// (minute hour day month weekday) or the `cron` crate's six or seven
-/// (seconds first, year last), and it must fire at some time.
-pub fn cron_problem(expr: &str) -> Option<String> {
-    let fields = expr.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {expr}"),
-        6 | 7 => expr.to_owned(),
-        n => return Some(format!("{expr:?}: {n} fields; want 5 (minute hour day month weekday), or 6-7 with seconds")),
-    };
-    match cron::Schedule::from_str(&full) {
-        Ok(schedule) if schedule.upcoming(Utc).next().is_none() => Some(format!("{expr:?} never fires")),
-        Ok(_) => None,
-        Err(e) => Some(format!("{expr:?}: {e}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cron_expressions_are_judged() {
-        assert_eq!(cron_problem("0 9 1 * *"), None);
-        assert_eq!(cron_problem("0 0 9 1 * *"), None);
-        assert_eq!(cron_problem("0 0 9 * * Mon"), None);
-        assert!(cron_problem("0 9 1 *").unwrap().contains("4 fields"));
-        assert!(cron_problem("0 25 1 * *").is_some());
-        assert!(cron_problem("0 0 0 1 1 * 2001").unwrap().contains("never fires"));
-    }
-
-    #[test]
-    fn cron_fields_are_found_anywhere_with_their_keys() {
-        let table: toml::Table = r#"
-            [reports]
-            monthly_cron = "0 9 1 * *"
-            weekly = { cron = "0 9 * * Mon", to = "x" }
-            [[reports.extra]]
-            schedule = "bad"
-            [other]
-            cron = 5
-        "#
-        .parse()
-        .unwrap();
-        let found = cron_fields(&table);
-        let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["reports.extra[0].schedule", "reports.monthly_cron", "reports.weekly.cron"]);
-    }
 
     #[test]
     fn findings_render_with_file_and_key() {

@@ -11,27 +11,95 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
 /// Every template the daemon sends; each must exist as `NAME.txt`.
-pub const REQUIRED: &[&str] = &[
-    "forward",
-    "ack",
-    "problem",
-    "unreadable",
-    "unrouted",
-    "relay",
-    "note",
-    "refused",
-    "followup",
-    "reminder",
-    "escalation",
-    "supervisor",
-    "repeat",
-    "bounce",
-    "prereport_ack",
-    "prereport_major",
-    "monthly",
-    "digest",
-    "operator",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TemplateName {
+    /// The complaint, to its station.
+    Forward,
+    /// To the handler: the complaint went out.
+    Ack,
+    /// To the sender of a form that cannot be filed as it is.
+    Problem,
+    /// To one of ours whose mail could not be read.
+    Unreadable,
+    /// To the handler: no station could be found.
+    Unrouted,
+    /// A station's reply, to the handler.
+    Relay,
+    /// The handler's note, to the station.
+    Note,
+    /// An extension refused, to the station.
+    Refused,
+    /// The follow-up call reminder (回访), to the handler.
+    Followup,
+    /// The alert ladder, one template per level.
+    Reminder,
+    Escalation,
+    Supervisor,
+    /// The customer complained again, to the station.
+    Repeat,
+    /// A forward bounced, to the handler.
+    Bounce,
+    /// The station's pre-report filed, to the station.
+    PrereportAck,
+    /// A major pre-report, to the supervisor.
+    PrereportMajor,
+    /// The monthly assessment.
+    Monthly,
+    /// A regional manager's weekly digest.
+    Digest,
+    /// What the operator did, to whom it concerns.
+    Operator,
+}
+
+impl TemplateName {
+    pub const ALL: [TemplateName; 19] = [
+        Self::Forward,
+        Self::Ack,
+        Self::Problem,
+        Self::Unreadable,
+        Self::Unrouted,
+        Self::Relay,
+        Self::Note,
+        Self::Refused,
+        Self::Followup,
+        Self::Reminder,
+        Self::Escalation,
+        Self::Supervisor,
+        Self::Repeat,
+        Self::Bounce,
+        Self::PrereportAck,
+        Self::PrereportMajor,
+        Self::Monthly,
+        Self::Digest,
+        Self::Operator,
+    ];
+
+    /// The file stem (`forward` for `forward.txt`), also the mail's purpose
+    /// in Message-IDs and outbox keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Forward => "forward",
+            Self::Ack => "ack",
+            Self::Problem => "problem",
+            Self::Unreadable => "unreadable",
+            Self::Unrouted => "unrouted",
+            Self::Relay => "relay",
+            Self::Note => "note",
+            Self::Refused => "refused",
+            Self::Followup => "followup",
+            Self::Reminder => "reminder",
+            Self::Escalation => "escalation",
+            Self::Supervisor => "supervisor",
+            Self::Repeat => "repeat",
+            Self::Bounce => "bounce",
+            Self::PrereportAck => "prereport_ack",
+            Self::PrereportMajor => "prereport_major",
+            Self::Monthly => "monthly",
+            Self::Digest => "digest",
+            Self::Operator => "operator",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -80,21 +148,27 @@ impl Templates {
             env.add_template_owned(name, source).map_err(|e| file_err(&path, e.to_string()))?;
         }
         let templates = Self { env };
-        for name in REQUIRED {
-            if templates.env.get_template(&format!("{name}.txt")).is_err() {
-                return Err(file_err(&dir.join(format!("{name}.txt")), "missing template".into()));
+        for name in TemplateName::ALL {
+            let file = format!("{}.txt", name.as_str());
+            if templates.env.get_template(&file).is_err() {
+                return Err(file_err(&dir.join(file), "missing template".into()));
             }
         }
         let names: Vec<String> = templates.env.templates().map(|(n, _)| n.to_owned()).collect();
         for name in names {
             let stem = name.trim_end_matches(".txt").trim_end_matches(".html");
-            templates.render(stem, sample)?;
+            templates.render_file(stem, sample)?;
         }
         Ok(templates)
     }
 
     /// Renders `NAME.txt` (and `NAME.html` when present) with `context`.
-    pub fn render(&self, name: &str, context: &impl Serialize) -> Result<Rendered, TemplateError> {
+    pub fn render(&self, name: TemplateName, context: &impl Serialize) -> Result<Rendered, TemplateError> {
+        self.render_file(name.as_str(), context)
+    }
+
+    /// Renders any loaded template by its stem (the operator's extra files too).
+    fn render_file(&self, name: &str, context: &impl Serialize) -> Result<Rendered, TemplateError> {
         let err = |message: String| TemplateError::Render { name: name.to_owned(), message };
         let ctx = minijinja::Value::from(minijinja::value::Serde(context));
         let text = self

@@ -1,6 +1,6 @@
 //! The operator's console, `complaintd tickets …`: a table of tickets, one
 //! ticket's timeline with its deadlines, and the operator's actions, which go
-//! through `Dispatcher::operate` in one transaction like a reply by mail.
+//! through `Desk::operate` in one transaction like a reply by mail.
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
@@ -8,14 +8,15 @@ use serde_json::{Value, json};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::deadline::{self, Milestone};
-use crate::dispatch::{Dispatcher, OperatorAction, OperatorError};
+use crate::deadline::{self, Deadlines, Milestone};
+use crate::desk::{Desk, OperatorAction, OperatorError};
 use crate::store::{Event, InboundRecord, OutboxEntry, Store, TicketQuery};
+use crate::store::{OutboxState, kind_name};
 use crate::ticket::{Status, Ticket, TicketNo};
 
 /// What the operator works with: the desk's logic and its database.
 pub struct Console {
-    pub dispatcher: Dispatcher,
+    pub desk: Desk,
     pub store: Store,
     /// Recorded as the actor of every action (`operator:LOGIN`).
     pub actor: String,
@@ -45,37 +46,25 @@ struct Row {
     overdue: bool,
 }
 
-/// A milestone's name in the console.
-fn milestone_name(m: Milestone) -> &'static str {
-    match m {
-        Milestone::Reply => "reply",
-        Milestone::Result => "result",
-        Milestone::Close => "close",
-    }
-}
-
 impl Console {
     /// Loads calendar and templates and opens the database named by the
     /// settings (or `COMPLAINTD_DATABASE_URL`).
     pub async fn open(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
-        let (calendar, templates) = crate::app::load_parts(&settings)?;
-        let store = Store::connect(&settings.database.url, &settings.base_dir)
-            .await
-            .with_context(|| format!("opening database {}", crate::app::redact(&settings.database.url)))?;
-        let dispatcher = Dispatcher::new(settings, calendar, templates, clock)?;
+        let store = crate::setup::store(&settings).await?;
+        let desk = crate::setup::desk(settings, clock)?;
         let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_default();
         let actor = if login.is_empty() { "operator".to_owned() } else { format!("operator:{login}") };
-        Ok(Self { dispatcher, store, actor })
+        Ok(Self { desk, store, actor })
     }
 
     /// A time as the desk writes it: local, to the minute.
     fn local(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.dispatcher.calendar.tz()).format("%Y-%m-%d %H:%M").to_string()
+        crate::notify::context::local_minute(t, self.desk.calendar.tz())
     }
 
     /// A time for JSON: RFC 3339 with the local offset.
     fn rfc3339(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.dispatcher.calendar.tz()).fixed_offset().to_rfc3339_opts(SecondsFormat::Secs, false)
+        t.with_timezone(&self.desk.calendar.tz()).fixed_offset().to_rfc3339_opts(SecondsFormat::Secs, false)
     }
 
     /// Parses `YYYY-MM-DD HH:MM` as local time on the desk's calendar.
@@ -83,21 +72,15 @@ impl Console {
         let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M")
             .with_context(|| format!("{text:?} is not a local time like \"2026-11-20 18:00\""))?;
         naive
-            .and_local_timezone(self.dispatcher.calendar.tz())
+            .and_local_timezone(self.desk.calendar.tz())
             .earliest()
             .map(|t| t.with_timezone(&Utc))
-            .with_context(|| format!("{text:?} does not exist in {}", self.dispatcher.calendar.tz()))
-    }
-
-    /// The earliest deadline the ticket still owes.
-    fn next_deadline(&self, t: &Ticket) -> Option<(Milestone, DateTime<Utc>)> {
-        let d = self.dispatcher.deadlines(t)?;
-        self.dispatcher.pending(t).into_iter().map(|m| (m, d.due(m))).min_by_key(|(_, due)| *due)
+            .with_context(|| format!("{text:?} does not exist in {}", self.desk.calendar.tz()))
     }
 
     /// `tickets list`: a table, or a JSON array with `json`.
     pub async fn list(&self, filter: &ListFilter, json: bool) -> anyhow::Result<String> {
-        let settings = &self.dispatcher.settings;
+        let settings = &self.desk.settings;
         let station = match &filter.station {
             Some(code) => Some(settings.station(code).map(|s| s.code.clone()).with_context(|| {
                 let known: Vec<&str> = settings.stations.iter().map(|s| s.code.as_str()).collect();
@@ -111,10 +94,10 @@ impl Console {
             })?),
             None => None,
         };
-        let now = self.dispatcher.clock.now();
+        let now = self.desk.clock.now();
         let query = TicketQuery { station: station.as_deref(), status, overdue_at: filter.overdue.then_some(now) };
         let tickets = self.store.find_tickets(&query).await?;
-        let with_next = tickets.iter().map(|t| (t, self.next_deadline(t)));
+        let with_next = tickets.iter().map(|t| (t, deadline::next_due(t)));
         if json {
             let list: Vec<Value> = with_next
                 .map(|(t, next)| {
@@ -125,7 +108,7 @@ impl Console {
                         "status": t.status.as_str(),
                         "received_at": self.rfc3339(t.received_at),
                         "next_deadline": next.map(|(m, due)| json!({
-                            "milestone": milestone_name(m), "due": self.rfc3339(due),
+                            "milestone": m.as_str(), "due": self.rfc3339(due),
                         })),
                         "overdue": next.is_some_and(|(_, due)| due <= now),
                     })
@@ -140,7 +123,7 @@ impl Console {
                 urgency: t.urgency.as_str(),
                 status: t.status.as_str(),
                 received: self.local(t.received_at),
-                next_deadline: next.map(|(m, due)| format!("{} {}", milestone_name(m), self.local(due))),
+                next_deadline: next.map(|(m, due)| format!("{} {}", m.as_str(), self.local(due))),
                 overdue: next.is_some_and(|(_, due)| due <= now),
             })
             .collect();
@@ -158,7 +141,7 @@ impl Console {
             let j = |t: Option<DateTime<Utc>>| t.map(|t| self.rfc3339(t));
             let out = json!({
                 "ticket": ticket.number,
-                "kind": ticket.kind,
+                "kind": ticket.kind.as_str(),
                 "status": ticket.status.as_str(),
                 "urgency": ticket.urgency.as_str(),
                 "station": ticket.station,
@@ -188,8 +171,7 @@ impl Console {
         let field = |name: &str| ticket.fields.get(name).and_then(Value::as_str).unwrap_or("").to_owned();
         let station = match ticket.station.as_deref() {
             Some(code) => {
-                let name =
-                    self.dispatcher.settings.station(code).map(|s| s.name.as_str()).unwrap_or("(not configured)");
+                let name = self.desk.settings.station(code).map(|s| s.name.as_str()).unwrap_or("(not configured)");
                 format!("{code} {name}")
             }
             None => "(none)".into(),
@@ -197,7 +179,7 @@ impl Console {
         out.push_str(&format!(
             "{}  {}  {}  {}\n",
             ticket.number,
-            ticket.kind,
+            ticket.kind.as_str(),
             ticket.urgency.as_str(),
             ticket.status.as_str()
         ));
@@ -257,8 +239,8 @@ impl Console {
 
     /// Every deadline of the ticket and whether it was met.
     fn deadline_lines(&self, t: &Ticket) -> Vec<DeadlineLine> {
-        let Some(d) = self.dispatcher.deadlines(t) else { return Vec::new() };
-        let pending = self.dispatcher.pending(t);
+        let Some(d) = Deadlines::of(t, &self.desk.calendar) else { return Vec::new() };
+        let pending = t.owed();
         let owed = |m: Milestone| pending.contains(&m);
         vec![
             DeadlineLine { name: "reply", due: d.reply_due, met: t.first_reply_at, owed: owed(Milestone::Reply) },
@@ -276,10 +258,10 @@ impl Console {
 
     /// Reminders and escalations still to come: (key, level, send at).
     fn planned_alerts(&self, t: &Ticket) -> Vec<(String, &'static str, DateTime<Utc>)> {
-        let Some(d) = self.dispatcher.deadlines(t) else { return Vec::new() };
-        let now = self.dispatcher.clock.now();
-        let settings = &self.dispatcher.settings;
-        deadline::ladder(&self.dispatcher.calendar, &settings.deadlines, &d, &self.dispatcher.pending(t))
+        let Some(d) = Deadlines::of(t, &self.desk.calendar) else { return Vec::new() };
+        let now = self.desk.clock.now();
+        let settings = &self.desk.settings;
+        deadline::ladder(&self.desk.calendar, &settings.deadlines, &d, &t.owed())
             .into_iter()
             .filter(|a| a.send_at > now)
             .map(|a| (a.key, a.level.as_str(), a.send_at))
@@ -308,7 +290,7 @@ impl Console {
         note: Option<&str>,
     ) -> Result<String, OperatorError> {
         let mut tx = self.store.begin().await?;
-        let done = self.dispatcher.operate(&mut tx, number, action, &self.actor, note).await?;
+        let done = self.desk.operate(&mut tx, number, action, &self.actor, note).await?;
         tx.commit().await?;
         Ok(format!("{number}: {done}"))
     }
@@ -330,7 +312,7 @@ impl DeadlineLine {
     }
 
     fn state(&self, c: &Console) -> String {
-        let now = c.dispatcher.clock.now();
+        let now = c.desk.clock.now();
         match self.met {
             Some(at) if at <= self.due => format!("met {}", c.local(at)),
             Some(at) => format!("met late {}", c.local(at)),
@@ -345,7 +327,7 @@ impl DeadlineLine {
             "name": self.name,
             "due": c.rfc3339(self.due),
             "met_at": self.met.map(|t| c.rfc3339(t)),
-            "overdue": self.overdue(c.dispatcher.clock.now()),
+            "overdue": self.overdue(c.desk.clock.now()),
         })
     }
 }
@@ -379,9 +361,9 @@ impl Entry {
         match self {
             Entry::In(m) => format!(
                 "{} from {}: {}{} \"{}\"",
-                m.kind,
+                kind_name(m.kind),
                 m.sender,
-                m.outcome,
+                m.outcome.as_str(),
                 suffix(" - ", m.reason.as_deref()),
                 m.subject
             ),
@@ -392,14 +374,17 @@ impl Entry {
                 suffix(": ", e.detail.as_deref().and_then(|d| d.lines().next()))
             ),
             Entry::Out(m) => {
-                let state = match (m.sent_at, &m.last_error) {
-                    (Some(at), _) => format!("sent {}", c.local(at)),
-                    (None, Some(err)) => format!(
+                let state = match (m.state, m.sent_at, &m.last_error) {
+                    (OutboxState::Sent, Some(at), _) => format!("sent {}", c.local(at)),
+                    (OutboxState::Failed, _, err) => {
+                        format!("failed after {} attempt(s): {}", m.attempts, err.as_deref().unwrap_or(""))
+                    }
+                    (_, _, Some(err)) => format!(
                         "not sent after {} attempt(s): {err}; next try {}",
                         m.attempts,
                         c.local(m.next_attempt_at)
                     ),
-                    (None, None) => format!("queued, not before {}", c.local(m.next_attempt_at)),
+                    _ => format!("queued, not before {}", c.local(m.next_attempt_at)),
                 };
                 format!("to {} \"{}\" [{state}]", m.recipients.join(", "), m.subject)
             }
@@ -410,16 +395,16 @@ impl Entry {
         let at = c.rfc3339(self.at());
         match self {
             Entry::In(m) => json!({
-                "at": at, "type": "in", "from": m.sender, "kind": m.kind, "outcome": m.outcome,
+                "at": at, "type": "in", "from": m.sender, "kind": kind_name(m.kind), "outcome": m.outcome.as_str(),
                 "reason": m.reason, "subject": m.subject, "message_id": m.message_id,
             }),
             Entry::Event(e) => json!({
-                "at": at, "type": "event", "event": e.kind, "by": e.actor, "detail": e.detail,
+                "at": at, "type": "event", "event": e.kind.to_string(), "by": e.actor, "detail": e.detail,
                 "message_id": e.message_id,
             }),
             Entry::Out(m) => json!({
                 "at": at, "type": "out", "to": m.recipients, "subject": m.subject, "key": m.key,
-                "sent_at": m.sent_at.map(|t| c.rfc3339(t)), "attempts": m.attempts,
+                "state": m.state.as_str(), "sent_at": m.sent_at.map(|t| c.rfc3339(t)), "attempts": m.attempts,
                 "last_error": m.last_error, "next_attempt_at": c.rfc3339(m.next_attempt_at),
             }),
         }

@@ -8,8 +8,27 @@ use anyhow::Context as _;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment as AttachmentPart, Mailbox, MultiPart, SinglePart};
 
-use crate::intake::Attachment;
 use crate::ticket::TicketNo;
+
+/// A file sent along with a mail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileAttachment {
+    pub filename: String,
+    /// `type/subtype`.
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+impl From<&crate::intake::Attachment> for FileAttachment {
+    fn from(a: &crate::intake::Attachment) -> Self {
+        Self { filename: a.filename.clone(), content_type: a.content_type.clone(), data: a.data.clone() }
+    }
+}
+
+/// Files of an incoming message, to send on.
+pub fn files_of(attachments: &[crate::intake::Attachment]) -> Vec<FileAttachment> {
+    attachments.iter().map(FileAttachment::from).collect()
+}
 
 /// A message to send, before it becomes bytes.
 #[derive(Debug, Clone, Default)]
@@ -22,7 +41,7 @@ pub struct Draft {
     /// HTML alternative, when the template has one.
     pub html: Option<String>,
     /// Files sent along (the complaint's original attachments).
-    pub attachments: Vec<Attachment>,
+    pub attachments: Vec<FileAttachment>,
     /// The message this one answers, so the recipient's client threads it.
     pub in_reply_to: Option<String>,
     /// Marks reminders, escalations and acknowledgements (RFC 3834), so

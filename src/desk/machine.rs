@@ -1,0 +1,85 @@
+//! Mail no person wrote to act on: auto-replies (noted, never answered),
+//! bounces (the handler told once), and unreadable mail (quarantined; one of
+//! ours is told what is wrong, strangers and machines are not).
+
+use super::reply::first_line;
+use super::{Desk, DeskResult, Disposition, Incoming};
+use crate::intake::Kind;
+use crate::notify::{Notice, OutboxKey, TemplateName};
+use crate::store::{EventKind, Tx};
+
+impl Desk {
+    pub(super) async fn auto_reply(&self, tx: &mut Tx, incoming: Incoming<'_>) -> DeskResult<Disposition> {
+        let msg = incoming.msg;
+        // Never answered and never a response; only noted on the ticket.
+        if let Some(number) = &msg.ticket
+            && tx.ticket(number).await?.is_some()
+        {
+            let noted = self.event(number, EventKind::AutoReply).by(&msg.from).message(msg.message_id.as_deref());
+            tx.add_event(noted).await?;
+        }
+        Ok(Disposition::handled(msg.ticket.as_ref(), "auto-reply ignored"))
+    }
+
+    /// A bounce about a ticket means its station (or someone on it) could
+    /// not be reached: the handler is told, once per ticket, so a bouncing
+    /// handler address cannot start a loop.
+    pub(super) async fn bounce(&self, tx: &mut Tx, incoming: Incoming<'_>) -> DeskResult<Disposition> {
+        let msg = incoming.msg;
+        let ticket = match &msg.ticket {
+            Some(number) => tx.ticket(number).await?,
+            None => None,
+        };
+        let Some(ticket) = ticket else {
+            return Ok(Disposition::handled(None, "bounce about no ticket"));
+        };
+        let event = self.event(&ticket.number, EventKind::Bounce).by(&msg.from).message(msg.message_id.as_deref());
+        tx.add_event(event.detail(&msg.reply_text)).await?;
+        let station = self.station_of(&ticket);
+        let reason = first_line(&msg.reply_text).to_owned();
+        let notice = Notice::new(TemplateName::Bounce, OutboxKey::once(&ticket.number, TemplateName::Bounce))
+            .about(&ticket)
+            .station(station.as_ref())
+            .to(vec![ticket.handler.clone()])
+            .with(|c| c.reason = reason);
+        self.send(tx, notice).await?;
+        Ok(Disposition::handled(Some(&ticket.number), "bounce: handler alerted"))
+    }
+
+    /// Quarantines a message nobody can act on (`msg.problems` say why).
+    /// One of ours (the call center, a handler, a station) is told, so they
+    /// can fix it; strangers and machines are not (no backscatter, no loops).
+    pub async fn unreadable(&self, tx: &mut Tx, incoming: Incoming<'_>, reason: &str) -> DeskResult<Disposition> {
+        let msg = incoming.msg;
+        if self.settings.is_network_member(&msg.from)
+            && !self.is_own_mail(msg)
+            && !matches!(msg.kind, Kind::AutoReply | Kind::Bounce)
+        {
+            self.problem_reply(tx, incoming, TemplateName::Unreadable, &msg.problems).await?;
+        }
+        let reason =
+            if msg.problems.is_empty() { reason.to_owned() } else { format!("{reason}: {}", msg.problems.join("; ")) };
+        Ok(Disposition::quarantined(None, reason))
+    }
+
+    /// Tells the sender what is wrong with their mail.
+    pub(super) async fn problem_reply(
+        &self,
+        tx: &mut Tx,
+        incoming: Incoming<'_>,
+        template: TemplateName,
+        problems: &[String],
+    ) -> DeskResult<()> {
+        let msg = incoming.msg;
+        let notice = Notice::new(template, OutboxKey::reply_to(template, incoming.source()))
+            .to(vec![msg.from.clone()])
+            .in_reply_to(msg.message_id.clone())
+            .with(|c| {
+                c.message.subject = msg.subject.clone();
+                c.message.from = msg.from.clone();
+                c.problems = problems.to_vec();
+            });
+        self.send(tx, notice).await?;
+        Ok(())
+    }
+}

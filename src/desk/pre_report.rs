@@ -1,0 +1,85 @@
+//! A station's pre-report (投诉报备, PRODUCT.md §8): a ticket flagged
+//! pre-reported, without deadlines (the station is the one acting), owned
+//! on the desk's side by the station's regional manager, who receives the
+//! station's later replies. The station gets the ticket number; the manager
+//! is copied when the station did not copy them; a major one goes to the
+//! supervisor too.
+
+use super::{Desk, DeskResult, Disposition, Incoming};
+use crate::notify::compose::files_of;
+use crate::notify::{Notice, OutboxKey, TemplateName};
+use crate::store::{EventKind, NewTicket, Tx};
+use crate::ticket::{Status, TicketKind, Urgency};
+
+impl Desk {
+    pub(super) async fn pre_report(&self, tx: &mut Tx, incoming: Incoming<'_>) -> DeskResult<Disposition> {
+        let msg = incoming.msg;
+        let now = self.clock.now();
+        let Some(station) = self.settings.station_by_address(&msg.from).cloned() else {
+            let reason = format!("pre-report from {}, which is no station's address (stations[].emails)", msg.from);
+            return Ok(Disposition::quarantined(None, reason));
+        };
+        let mut problems = msg.problems.clone();
+        if let Some(named) = &msg.fields.station
+            && !named.eq_ignore_ascii_case(&station.code)
+        {
+            problems.push(format!("station: the form names {named}, but the sender is {}'s address", station.code));
+        }
+        if !problems.is_empty() {
+            self.problem_reply(tx, incoming, TemplateName::Problem, &problems).await?;
+            return Ok(Disposition::quarantined(None, problems.join("; ")));
+        }
+        let day = now.with_timezone(&self.calendar.tz()).date_naive();
+        let number = tx.next_ticket_no(day).await?;
+        let major = msg.fields.major.unwrap_or(false);
+        let new = NewTicket {
+            number: number.clone(),
+            kind: TicketKind::PreReport,
+            status: Status::Open,
+            urgency: msg.fields.urgency.unwrap_or(Urgency::Normal),
+            station: Some(station.code.clone()),
+            handler: station.manager.clone(),
+            subject: msg.subject.clone(),
+            complaint_no: msg.fields.complaint_no.clone(),
+            category: msg.fields.category.clone(),
+            customer_name: msg.fields.customer_name.clone(),
+            phone: msg.fields.phone.clone(),
+            service_order: msg.fields.service_order.clone(),
+            fields: serde_json::to_value(&msg.fields).map_err(anyhow::Error::from)?,
+            source_message_id: msg.message_id.clone(),
+            received_at: now,
+            pre_reported: true,
+            major,
+            linked_to: None,
+        };
+        let ticket = tx.insert_ticket(new).await?;
+        let filed = self.event(&number, EventKind::PreReported).by(&msg.from).message(msg.message_id.as_deref());
+        tx.add_event(filed).await?;
+        let manager_copied = msg.recipients.iter().any(|r| r.eq_ignore_ascii_case(&station.manager));
+        // The manager who was not copied gets the pre-report's files with the copy.
+        let (cc, files) =
+            if manager_copied { (vec![], vec![]) } else { (vec![station.manager.clone()], files_of(&msg.attachments)) };
+        let key = OutboxKey::answer(&number, TemplateName::PrereportAck, incoming.source());
+        let ack = Notice::new(TemplateName::PrereportAck, key)
+            .about(&ticket)
+            .station(Some(&station))
+            .to(vec![msg.from.clone()])
+            .cc(cc)
+            .in_reply_to(msg.message_id.clone())
+            .files(files);
+        self.send(tx, ack).await?;
+        if major {
+            let supervisor = self.settings.desk.supervisor.clone();
+            let notice =
+                Notice::new(TemplateName::PrereportMajor, OutboxKey::once(&number, TemplateName::PrereportMajor))
+                    .about(&ticket)
+                    .station(Some(&station))
+                    .to(vec![supervisor.clone()])
+                    .cc(vec![station.manager.clone()])
+                    .files(files_of(&msg.attachments));
+            self.send(tx, notice).await?;
+            tx.add_event(self.event(&number, EventKind::Major).detail(&supervisor)).await?;
+        }
+        Ok(Disposition::handled(Some(&number), "pre-report filed"))
+    }
+}

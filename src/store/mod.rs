@@ -1,0 +1,238 @@
+//! The store: tickets, the intake log, the outbox and the timeline, on SQLite
+//! (embedded, one instance) or PostgreSQL (several instances). One SQL text
+//! serves both wherever the dialects agree; idempotency lives in unique
+//! constraints, so concurrent instances cannot do a thing twice.
+//!
+//! One file per table: [`tickets`], [`inbound`] (the intake log), [`outbox`],
+//! [`events`] (the timeline), [`reports`] (report claims and cursors), and
+//! [`views`] (the read models of the console and the metrics); [`rows`] maps
+//! rows to values.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+
+/// Runs the same body against whichever backend is in use; the body is
+/// type-checked once per backend, so one SQL text serves both.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// As [`on_pool!`], on the connection of an open transaction.
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident| $body:expr) => {
+        match $tx {
+            Tx::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            Tx::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+#[macro_use]
+mod rows;
+mod events;
+mod inbound;
+mod outbox;
+mod reports;
+mod tickets;
+mod views;
+
+pub use events::{Event, EventKind, OperatorVerb};
+pub use inbound::{InboundId, InboundOutcome, InboundRecord, kind_name};
+pub use outbox::{OutboxEntry, OutboxMail, OutboxState, PendingMail, Retry};
+pub use rows::{from_ms, to_ms};
+pub use tickets::NewTicket;
+pub use views::TicketQuery;
+
+/// The migrations of each dialect, embedded, in order.
+const SQLITE_MIGRATIONS: [(i64, &str, &str); 5] = [
+    (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, "outbox in doubt", include_str!("../../migrations/sqlite/0002_outbox_in_doubt.sql")),
+    (3, "reports", include_str!("../../migrations/sqlite/0003_reports.sql")),
+    (4, "backlog indexes", include_str!("../../migrations/sqlite/0004_backlog_indexes.sql")),
+    (5, "outbox failed", include_str!("../../migrations/sqlite/0005_outbox_failed.sql")),
+];
+const POSTGRES_MIGRATIONS: [(i64, &str, &str); 5] = [
+    (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
+    (2, "outbox in doubt", include_str!("../../migrations/postgres/0002_outbox_in_doubt.sql")),
+    (3, "reports", include_str!("../../migrations/postgres/0003_reports.sql")),
+    (4, "backlog indexes", include_str!("../../migrations/postgres/0004_backlog_indexes.sql")),
+    (5, "outbox failed", include_str!("../../migrations/postgres/0005_outbox_failed.sql")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database url {0:?} (sqlite://PATH or postgres://…)")]
+    Url(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("no database file {0} (it is created at the first run)")]
+    Missing(std::path::PathBuf),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A pool on one of the two backends.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// An open transaction; dropped without `commit` it rolls back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Rows written per statement by the set-wise writes: well under either
+/// backend's limit on parameters per statement.
+const ROWS_PER_STATEMENT: usize = 100;
+
+fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|&(version, name, sql)| {
+                Migration::new(version, name.into(), MigrationType::Simple, sqlx::SqlStr::from_static(sql), false)
+            })
+            .collect(),
+    )
+}
+
+impl Store {
+    /// Connects and applies the migrations. `sqlite://` paths are relative to
+    /// `base_dir`; the file and its directory are created when missing.
+    pub async fn connect(url: &str, base_dir: &std::path::Path) -> Result<Self> {
+        let store = Self::open(url, base_dir, true).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating; a missing SQLite file is created only
+    /// when `create` (else `StoreError::Missing`).
+    pub async fn open(url: &str, base_dir: &std::path::Path, create: bool) -> Result<Self> {
+        let store = if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = if path == ":memory:" {
+                path.into()
+            } else {
+                let p = base_dir.join(path);
+                if !create && !p.exists() {
+                    return Err(StoreError::Missing(p));
+                }
+                if let Some(dir) = p.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                p
+            };
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(create)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?;
+            Store::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?;
+            Store::Postgres(pool)
+        } else {
+            return Err(StoreError::Url(url.to_owned()));
+        };
+        Ok(store)
+    }
+
+    /// How many write transactions are worth running at once: SQLite has
+    /// one writer; PostgreSQL overlaps their round trips (and leaves half
+    /// its pool to the other workers).
+    pub fn parallel_writers(&self) -> usize {
+        match self {
+            Store::Sqlite(_) => 1,
+            Store::Postgres(p) => (p.options().get_max_connections() as usize / 2).max(1),
+        }
+    }
+
+    /// Applies the migrations with sqlx's `Migrator` (checksums, a dirty
+    /// flag, and on PostgreSQL an advisory lock: several instances may start
+    /// at once). A database migrated by the earlier hand-written runner
+    /// (`schema_migrations`) is adopted: what it applied is recorded, not rerun.
+    async fn migrate(&self) -> Result<()> {
+        let adopt_sql = "SELECT MAX(version) FROM schema_migrations";
+        on_pool!(self, |p| {
+            let migrator = match self {
+                Store::Sqlite(_) => migrator(&SQLITE_MIGRATIONS),
+                Store::Postgres(_) => migrator(&POSTGRES_MIGRATIONS),
+            };
+            let exists: Option<i64> = sqlx::query_scalar(adopt_sql).fetch_optional(p).await.ok().flatten();
+            if let Some(done) = exists {
+                migrator.skip(p, Some(done)).await?;
+                sqlx::raw_sql("DROP TABLE schema_migrations").execute(p).await?;
+            }
+            migrator.run(p).await?;
+        });
+        Ok(())
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite, so a
+    /// read-then-write cannot be overtaken).
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Store::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query("SELECT 1").execute(p).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, |p| p.close().await)
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
