@@ -8,7 +8,6 @@ use serde::Deserialize;
 
 use crate::calendar::CalendarSettings;
 use crate::deadline::DeadlinePolicy;
-use crate::metrics::MetricsSettings;
 
 /// Everything the daemon and the CLI need, as written in the config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -513,4 +512,12 @@ mod tests {
         assert_eq!(at("[mailbox]"), "mailbox");
         assert_eq!(key_at("x = 1", 0..1), "x");
     }
+}
+
+/// The `[metrics]` section; without it there is no endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Where to listen, e.g. `127.0.0.1:9187` (keep it local: no auth).
+    pub listen: std::net::SocketAddr,
 }

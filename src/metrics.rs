@@ -7,12 +7,10 @@
 
 use std::fmt::Write as _;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,14 +20,6 @@ use tracing::{debug, info, warn};
 use crate::clock::Clock;
 use crate::store::Store;
 use crate::ticket::Status;
-
-/// The `[metrics]` section; without it there is no endpoint.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsSettings {
-    /// Where to listen, e.g. `127.0.0.1:9187` (keep it local: no auth).
-    pub listen: SocketAddr,
-}
 
 /// What intake makes of a message (`Parsed::kind`, or `oversized`).
 const KINDS: [&str; 7] = ["complaint", "pre_report", "reply", "auto_reply", "bounce", "unrecognized", "oversized"];

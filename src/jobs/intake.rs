@@ -87,21 +87,12 @@ impl IntakeWorker {
     async fn take(&self, mailbox: &Mailbox, message: &Fetched) -> anyhow::Result<Destination> {
         let settings = &self.desk.settings;
         let mut parsed = intake::parse(&message.raw, settings);
-        let record = InboundRecord {
-            mailbox: format!("{}/{}", settings.mailbox.user, mailbox.folder),
-            uidvalidity: mailbox.uidvalidity,
-            uid: message.uid,
-            message_id: parsed.message_id.clone(),
-            sender: parsed.from.clone(),
-            subject: parsed.subject.clone(),
-            kind: (!message.header_only).then_some(parsed.kind),
-            ticket: None,
-            outcome: InboundOutcome::Pending,
-            reason: None,
-            received_at: self.desk.clock.now(),
-        };
+        let mailbox_name = format!("{}/{}", settings.mailbox.user, mailbox.folder);
+        let now = self.desk.clock.now();
+        let mut record = InboundRecord::new(mailbox_name, mailbox.uidvalidity, message.uid, &parsed, now);
         if message.header_only {
             // Read from the header alone: only who sent it and why it is refused.
+            record.kind = None;
             let max = settings.mailbox.max_message_bytes;
             parsed.problems = vec![format!("message of {} bytes exceeds the limit of {max} bytes", message.size)];
         }
@@ -171,7 +162,11 @@ impl Step for IntakeWorker {
         let mut slot = self.mailbox.lock().await;
         let mut mailbox = match slot.take() {
             Some(m) => m,
-            None => self.connect().await.inspect_err(|_| self.metrics.set_imap(ImapState::Reconnecting))?,
+            None => self
+                .connect()
+                .await
+                .inspect_err(|_| self.metrics.set_imap(ImapState::Reconnecting))
+                .context("mailbox unavailable")?,
         };
         match self.take_round(&mut mailbox).await {
             Ok(n) => {
@@ -181,7 +176,7 @@ impl Step for IntakeWorker {
             Err(e) => {
                 // The session may be broken: the next round reconnects.
                 self.metrics.set_imap(ImapState::Reconnecting);
-                Err(e)
+                Err(e.context("mailbox unavailable"))
             }
         }
     }

@@ -115,7 +115,7 @@ impl EventKind {
 /// Compares with the stored text, as the CLI and the tests name events.
 impl PartialEq<&str> for EventKind {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        Self::parse(other).as_ref() == Some(self)
     }
 }
 

@@ -7,7 +7,7 @@ use sqlx::Row as _;
 
 use super::rows::{from_ms, to_ms};
 use super::{Result, Store, StoreError, Tx};
-use crate::intake::Kind;
+use crate::intake::{Kind, Parsed};
 use crate::ticket::TicketNo;
 
 /// A message's row in the intake log: how mail without a Message-ID is
@@ -65,6 +65,25 @@ pub struct InboundRecord {
     /// Why it was quarantined, or what was done.
     pub reason: Option<String>,
     pub received_at: DateTime<Utc>,
+}
+
+impl InboundRecord {
+    /// A message read as `parsed`, about to be claimed (`Pending`) at `at`.
+    pub fn new(mailbox: String, uidvalidity: u32, uid: u32, parsed: &Parsed, at: DateTime<Utc>) -> Self {
+        Self {
+            mailbox,
+            uidvalidity,
+            uid,
+            message_id: parsed.message_id.clone(),
+            sender: parsed.from.clone(),
+            subject: parsed.subject.clone(),
+            kind: Some(parsed.kind),
+            ticket: None,
+            outcome: InboundOutcome::Pending,
+            reason: None,
+            received_at: at,
+        }
+    }
 }
 
 impl Store {

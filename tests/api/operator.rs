@@ -283,7 +283,7 @@ fn sample(text: &str, series: &str) -> f64 {
 async fn metrics_and_health_are_served_over_http_while_the_daemon_runs() {
     let start = "2026-11-16T01:30:00Z".parse().expect("date");
     let mut app = spawn_app_with(start, |s| {
-        s.metrics = Some(complaintd::metrics::MetricsSettings { listen: "127.0.0.1:0".parse().expect("addr") });
+        s.metrics = Some(complaintd::config::MetricsSettings { listen: "127.0.0.1:0".parse().expect("addr") });
     })
     .await;
     let addr = app.metrics_addr.expect("endpoint bound");

@@ -10,7 +10,7 @@ use complaintd::cli::report::monthly_on_demand;
 use complaintd::desk::{Desk as DeskLogic, Disposition, Incoming};
 use complaintd::jobs::Step as _;
 use complaintd::report::Period;
-use complaintd::store::{InboundOutcome, InboundRecord};
+use complaintd::store::InboundRecord;
 use complaintd::ticket::TicketNo;
 use mail_parser::MimeHeaders as _;
 
@@ -30,19 +30,7 @@ impl Desk {
         let mut tx = self.app.store.begin().await.unwrap();
         // Recorded in the intake log first, as intake does.
         self.seq += 1;
-        let record = InboundRecord {
-            mailbox: "direct".into(),
-            uidvalidity: 1,
-            uid: self.seq,
-            message_id: parsed.message_id.clone(),
-            sender: parsed.from.clone(),
-            subject: parsed.subject.clone(),
-            kind: Some(parsed.kind),
-            ticket: None,
-            outcome: InboundOutcome::Pending,
-            reason: None,
-            received_at: self.app.clock.now(),
-        };
+        let record = InboundRecord::new("direct".into(), 1, self.seq, &parsed, self.app.clock.now());
         let inbound = tx.claim_inbound(&record).await.unwrap().expect("a new message");
         let d = self.logic.apply(&mut tx, Incoming { msg: &parsed, inbound }).await.unwrap();
         tx.commit().await.unwrap();
