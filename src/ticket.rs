@@ -126,10 +126,15 @@ impl Urgency {
     }
 }
 
+/// A word that names no urgency.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown urgency {0:?} (urgent, expedited, normal)")]
+pub struct UnknownUrgency(pub String);
+
 impl FromStr for Urgency {
-    type Err = String;
+    type Err = UnknownUrgency;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s).ok_or_else(|| format!("unknown urgency {s:?} (urgent, expedited, normal)"))
+        Self::parse(s).ok_or_else(|| UnknownUrgency(s.to_owned()))
     }
 }
 
