@@ -111,3 +111,29 @@ async fn next_alerts_and_events_are_written_for_many_tickets_at_once() {
     assert_eq!(store.due_tickets(at(6), 10).await.expect("due"), vec![numbers[0].clone()]);
     assert_eq!(store.events(&numbers[1]).await.expect("events").len(), 1);
 }
+
+#[tokio::test]
+async fn a_database_of_the_hand_written_migrator_is_adopted_not_migrated_again() {
+    let dir = std::env::temp_dir().join(format!("complaintd-store-{}-{}", std::process::id(), rand_suffix()));
+    // The schema as the earlier runner left it: migrations 1-4 and its table.
+    let old = Store::open("sqlite://old.db", &dir, true).await.expect("open");
+    let Store::Sqlite(pool) = &old else { unreachable!("sqlite") };
+    for (_, _, sql) in &SQLITE_MIGRATIONS[..4] {
+        sqlx::raw_sql(*sql).execute(pool).await.expect("old migration");
+    }
+    sqlx::raw_sql("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY); INSERT INTO schema_migrations VALUES (1), (2), (3), (4);")
+        .execute(pool)
+        .await
+        .expect("old history");
+    old.close().await;
+    let store = Store::connect("sqlite://old.db", &dir).await.expect("adopted and migrated");
+    let mut tx = store.begin().await.expect("begin");
+    let a = ticket(1);
+    tx.insert_ticket(a.clone()).await.expect("ticket");
+    tx.enqueue(&mail(&a.number, "x"), at(2)).await.expect("the outbox has migration 5's column");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.unsent_count().await.expect("count"), 1);
+    // Opening again changes nothing.
+    store.close().await;
+    Store::connect("sqlite://old.db", &dir).await.expect("reopened");
+}
