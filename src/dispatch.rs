@@ -590,6 +590,7 @@ impl Dispatcher {
             result_due: ticket.result_due?,
             close_due: ticket.close_due?,
             extension_cap: ticket.extension_cap?,
+            provisional: self.calendar.is_provisional(ticket.dispatched_at?, ticket.extension_cap?),
         })
     }
 
