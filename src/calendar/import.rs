@@ -84,10 +84,6 @@ pub fn read(path: &Path) -> Result<(Vec<Arrangement>, Vec<String>), ImportError>
     let text = std::fs::read_to_string(path).map_err(|error| ImportError::Read { path: path.to_owned(), error })?;
     let arrangements =
         if text.trim_start().starts_with('{') { from_json(path, &text)? } else { from_toml(path, &text)? };
-    let mut arrangements = arrangements;
-    for a in &mut arrangements {
-        a.days.sort_by_key(|d| d.date);
-    }
     if arrangements.is_empty() {
         return Err(ImportError::Empty { path: path.to_owned() });
     }
@@ -120,6 +116,7 @@ fn from_json(path: &Path, text: &str) -> Result<Vec<Arrangement>, ImportError> {
         })?;
         days.push(Day { date, off: d.is_off_day, name: Some(d.name) });
     }
+    days.sort_by_key(|d| d.date);
     Ok(vec![Arrangement { year: file.year, days }])
 }
 
@@ -139,6 +136,7 @@ fn from_toml(path: &Path, text: &str) -> Result<Vec<Arrangement>, ImportError> {
                 }));
             }
         }
+        days.sort_by_key(|d| d.date);
         out.push(Arrangement { year: a.year, days });
     }
     Ok(out)
