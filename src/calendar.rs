@@ -213,8 +213,13 @@ impl Calendar {
     /// year without an official arrangement, so that the result may move
     /// once the notice is added.
     pub fn is_provisional(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
-        let (first, last) = (self.local_date(a.min(b)).year(), self.local_date(a.max(b)).year());
-        (first..=last).any(|year| self.year_status(year) != YearStatus::Official)
+        self.years_between(a, b).any(|year| self.year_status(year) != YearStatus::Official)
+    }
+
+    /// The local years from `a` to `b` (either order): those whose holiday
+    /// data a count between them depends on.
+    pub fn years_between(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> std::ops::RangeInclusive<i32> {
+        self.local_date(a.min(b)).year()..=self.local_date(a.max(b)).year()
     }
 
     /// The days off of `year` (holidays and their weekends as listed, or the

@@ -42,6 +42,7 @@ fn years_without_a_notice_are_provisional() {
     assert!(!cal.is_provisional(at("2026-03-02 09:00"), at("2026-12-31 18:00")));
     assert!(cal.is_provisional(at("2026-12-31 16:00"), at("2027-01-04 09:00")));
     assert!(cal.is_provisional(at("2027-01-04 09:00"), at("2026-12-31 16:00")));
+    assert_eq!(cal.years_between(at("2027-01-04 09:00"), at("2026-12-31 16:00")), 2026..=2027);
 }
 
 #[test]

@@ -14,7 +14,7 @@
 //! ephemeris (`ephem`), and checked in the tests against an independent
 //! astronomical computation and against published dates.
 
-use chrono::{Datelike, Days, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate, Weekday};
 
 /// First year of the 2024 revision; earlier years had other days.
 pub const FIRST_YEAR: i32 = 2025;
@@ -137,15 +137,10 @@ pub fn provisional_days(year: i32) -> Option<Vec<(NaiveDate, DayOff)>> {
         if !(is_weekend(date) || shared) {
             continue;
         }
-        // The next Monday-to-Friday day that is not already off; at most a
-        // few days on, so the walk is short.
+        // The next Monday-to-Friday day that is not already off: a few
+        // days on at most.
         let taken = |d: NaiveDate| statutory.iter().any(|(s, _)| *s == d) || off.iter().any(|(o, _)| *o == d);
-        let make_up = date
-            .iter_days()
-            .skip(1)
-            .take(30)
-            .find(|d| !is_weekend(*d) && !taken(*d))
-            .unwrap_or_else(|| date.checked_add_days(Days::new(1)).unwrap_or(date));
+        let make_up = date.iter_days().skip(1).find(|d| !is_weekend(*d) && !taken(*d))?;
         off.push((make_up, DayOff::MakeUp { festival, for_date: date }));
     }
     off.sort_by_key(|(d, _)| *d);
