@@ -74,25 +74,7 @@ enum Command {
     /// Import a year's official holiday arrangement, or show how a year is counted.
     Calendar {
         #[command(subcommand)]
-        command: CalendarCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum CalendarCommand {
-    /// Check a holiday-cn JSON file or a holiday TOML file and write it as a holiday file.
-    Import {
-        file: PathBuf,
-        /// Where to write it (default data/calendar/cn-YEAR.toml).
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-    /// A year's days off and make-up working days, provisional ones marked.
-    Show {
-        #[arg(long, default_value = DEFAULT_CONFIG)]
-        config: PathBuf,
-        #[arg(long)]
-        year: i32,
+        command: complaintd::cli::calendar::CalendarCommand,
     },
 }
 
@@ -228,19 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tickets { config, now, command } => tickets(&config, now.as_deref(), command),
-        Command::Calendar { command: CalendarCommand::Import { file, out } } => {
-            let mut notes = Vec::new();
-            let said = complaintd::cli::calendar::import(&file, out.as_deref(), &mut notes)?;
-            for note in notes {
-                eprintln!("complaintd: note: {note}");
-            }
-            print!("{said}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Calendar { command: CalendarCommand::Show { config, year } } => {
-            print!("{}", complaintd::cli::calendar::show(&Settings::load(&config)?, year)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Calendar { command } => complaintd::cli::calendar::run(command),
         Command::CheckConfig { config, connect } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let report = runtime.block_on(complaintd::preflight::check(&config, chrono::Utc::now(), connect));

@@ -2,6 +2,7 @@
 //! a year, and see how a year is counted (official or provisional).
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::NaiveDate;
@@ -9,6 +10,41 @@ use chrono::NaiveDate;
 use crate::calendar::statutory::{self, DayOff};
 use crate::calendar::{Calendar, YearStatus, import};
 use crate::config::Settings;
+
+/// `complaintd calendar …`.
+#[derive(clap::Subcommand)]
+pub enum CalendarCommand {
+    /// Check a holiday-cn JSON file or a holiday TOML file and write it as a holiday file.
+    Import {
+        file: PathBuf,
+        /// Where to write it (default data/calendar/cn-YEAR.toml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A year's days off and make-up working days, provisional ones marked.
+    Show {
+        #[arg(long, default_value = "config/example.toml")]
+        config: PathBuf,
+        #[arg(long)]
+        year: i32,
+    },
+}
+
+/// Runs one `calendar` command, printing its answer.
+pub fn run(command: CalendarCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        CalendarCommand::Import { file, out } => {
+            let mut notes = Vec::new();
+            let said = import(&file, out.as_deref(), &mut notes)?;
+            for note in notes {
+                eprintln!("complaintd: note: {note}");
+            }
+            print!("{said}");
+        }
+        CalendarCommand::Show { config, year } => print!("{}", show(&Settings::load(&config)?, year)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 /// Reads, checks and writes the arrangement in `file` (holiday-cn JSON or
 /// our TOML) to `out`, by default `data/calendar/cn-YEAR.toml`; returns what
