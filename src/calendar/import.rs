@@ -31,6 +31,8 @@ pub enum ImportError {
     Toml { path: PathBuf, message: String },
     #[error("{path}: the file holds no year")]
     Empty { path: PathBuf },
+    #[error("year {year}: no days listed (holiday-cn lists a year with no days until its notice is out)")]
+    NoDays { year: i32 },
     #[error("year {year}: {entry:?}: {reason}")]
     Entry { year: i32, entry: String, reason: String },
     #[error("year {year}: {date} is outside the year (at most {YEAR_MARGIN_DAYS} days into the next or previous one)")]
@@ -156,6 +158,9 @@ fn check(a: &Arrangement) -> Result<bool, ImportError> {
     let Some((first, last)) = bounds else {
         return Err(ImportError::Entry { year, entry: year.to_string(), reason: "not a year".into() });
     };
+    if a.days.is_empty() {
+        return Err(ImportError::NoDays { year });
+    }
     let mut seen = BTreeMap::new();
     for day in &a.days {
         if day.date < first || day.date > last {

@@ -86,6 +86,8 @@ fn bad_arrangements_are_refused_with_the_reason() {
     assert!(e.contains("not holiday-cn JSON") && e.contains("days"), "{e}");
     let e = error("not-toml.toml", "[[year]\n");
     assert!(e.contains("not a holiday file"), "{e}");
+    let e = error("placeholder.json", "{\"year\": 2027, \"papers\": [], \"days\": []}");
+    assert!(e.contains("year 2027: no days listed"), "{e}");
     let e = error("empty.toml", "");
     assert!(e.contains("holds no year"), "{e}");
     // 2027 without 中秋 (Sep 15) off.
