@@ -7,16 +7,24 @@
 //!
 //! Instants go in and out as `DateTime<Utc>`; periods are read in the
 //! calendar's zone, day by day, so DST days are as long as the wall clock says.
+//!
+//! A year no holiday file covers is provisional: it gets the statutory days
+//! of the law and their 补假 ([`statutory`]), never guessed 调休, and every
+//! answer that counts through it can say so ([`Calendar::is_provisional`]).
+
+mod business_days;
+mod fingerprint;
+pub mod import;
+pub mod statutory;
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, NaiveTime, Offset, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+
+pub use business_days::{BadBusinessDays, BusinessDays};
 
 /// The `[calendar]` section of the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,9 +50,33 @@ const SEARCH_LIMIT_DAYS: usize = 3 * 366;
 /// are at most nine days; a longer run is a typo in a range.
 const MAX_DAYS_OFF: i64 = 60;
 
-/// From this month on, a missing arrangement for next year is warned about:
-/// notices come out in late October or November, so earlier it is not news.
-const NEXT_YEAR_WARNING_MONTH: u32 = 11;
+/// From this day (month, day) on, a missing arrangement for next year is
+/// warned about: notices come out between late October and early December,
+/// so earlier it is not news.
+const NEXT_YEAR_WARNING_FROM: (u32, u32) = (10, 15);
+
+/// Where a year's days off come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum YearStatus {
+    /// A holiday file holds the year's arrangement.
+    Official,
+    /// No arrangement: the law's statutory days and their 补假, no 调休.
+    Provisional,
+    /// No arrangement and no statutory dates for it (before the 2024
+    /// revision, or past the shipped table): the weekly pattern only.
+    Unknown,
+}
+
+impl YearStatus {
+    /// The word the CLI prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Official => "official",
+            Self::Provisional => "provisional",
+            Self::Unknown => "unknown",
+        }
+    }
+}
 
 /// A calendar that cannot be built, naming the setting or file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +147,8 @@ pub struct Calendar {
     workdays: BTreeSet<NaiveDate>,
     /// Years the holiday data hold an arrangement for.
     years: BTreeSet<i32>,
+    /// Years without one that got the statutory days instead.
+    provisional: BTreeSet<i32>,
 }
 
 impl Calendar {
@@ -143,10 +177,12 @@ impl Calendar {
             holidays: BTreeSet::new(),
             workdays: BTreeSet::new(),
             years: BTreeSet::new(),
+            provisional: BTreeSet::new(),
         };
         for file in &settings.holiday_files {
             calendar.load_holidays(&resolve(file))?;
         }
+        calendar.add_provisional_years();
         calendar.check_days_off()?;
         Ok(calendar)
     }
@@ -162,24 +198,65 @@ impl Calendar {
         &self.years
     }
 
-    /// What the operator should know about missing holiday data on `today`:
-    /// the current year always, the next one from November (when its notice
-    /// is usually out). Without an arrangement, only the weekly pattern is
-    /// used, so holidays would count as working days.
+    /// Where `year`'s days off come from.
+    pub fn year_status(&self, year: i32) -> YearStatus {
+        if self.years.contains(&year) {
+            YearStatus::Official
+        } else if self.provisional.contains(&year) {
+            YearStatus::Provisional
+        } else {
+            YearStatus::Unknown
+        }
+    }
+
+    /// Whether counting from `a` to `b` (either order) passes through a
+    /// year without an official arrangement, so that the result may move
+    /// once the notice is added.
+    pub fn is_provisional(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+        self.years_between(a, b).any(|year| self.year_status(year) != YearStatus::Official)
+    }
+
+    /// The local years from `a` to `b` (either order): those whose holiday
+    /// data a count between them depends on.
+    pub fn years_between(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> std::ops::RangeInclusive<i32> {
+        self.local_date(a.min(b)).year()..=self.local_date(a.max(b)).year()
+    }
+
+    /// The days off of `year` (holidays and their weekends as listed, or the
+    /// provisional days), in order; the weekly pattern's days are not listed.
+    pub fn days_off_in(&self, year: i32) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.holidays.iter().copied().filter(move |d| d.year() == year)
+    }
+
+    /// The make-up working days (调休) of `year`, in order.
+    pub fn workdays_in(&self, year: i32) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.workdays.iter().copied().filter(move |d| d.year() == year)
+    }
+
+    /// What the operator should know about holiday data on `today`: a
+    /// current year without its notice always, the next one from October 15
+    /// (its notice is then due).
     pub fn coverage_warnings(&self, today: NaiveDate) -> Vec<String> {
         let year = today.year();
         let mut warnings = Vec::new();
-        if !self.years.contains(&year) {
-            warnings.push(format!(
+        match self.year_status(year) {
+            YearStatus::Official => {}
+            YearStatus::Provisional => warnings.push(format!(
+                "holiday data have no arrangement for {year}, the current year: its deadlines are \
+                 provisional, counted with the statutory holidays and their 补假 but no 调休 make-up \
+                 working days; add the State Council's notice (complaintd calendar import)"
+            )),
+            YearStatus::Unknown => warnings.push(format!(
                 "holiday data have no arrangement for {year}, the current year: \
                  public holidays and make-up days are ignored until one is added to a holiday file"
-            ));
+            )),
         }
-        if today.month() >= NEXT_YEAR_WARNING_MONTH && !self.years.contains(&(year + 1)) {
+        let next = year + 1;
+        if (today.month(), today.day()) >= NEXT_YEAR_WARNING_FROM && self.year_status(next) != YearStatus::Official {
             warnings.push(format!(
-                "holiday data have no arrangement for {}: add it to a holiday file once the \
-                 State Council publishes it, before deadlines reach into the new year",
-                year + 1
+                "the State Council's holiday notice for {next} is due (usually out between late October \
+                 and early December) and no holiday file has it: deadlines reaching into {next} are \
+                 provisional until it is added (complaintd calendar import)"
             ));
         }
         warnings
@@ -304,6 +381,23 @@ impl Calendar {
         }
         self.years.extend(years);
         Ok(())
+    }
+
+    /// Gives every year of the statutory table that no file covers its
+    /// provisional days. A file's make-up day stays worked: a notice may
+    /// reach into the next January.
+    fn add_provisional_years(&mut self) {
+        for year in statutory::FIRST_YEAR..=statutory::LAST_YEAR {
+            if self.years.contains(&year) {
+                continue;
+            }
+            for (date, _) in statutory::provisional_days(year).unwrap_or_default() {
+                if !self.workdays.contains(&date) {
+                    self.holidays.insert(date);
+                }
+            }
+            self.provisional.insert(year);
+        }
     }
 
     /// Refuses holiday data that leave weeks without work: with them every
@@ -437,103 +531,7 @@ fn parse_dates(entry: &str, year: i32, ranges: bool) -> Result<Vec<NaiveDate>, S
     Ok(from.iter_days().take_while(|d| *d <= to).collect())
 }
 
-/// A number of business days in steps of half a day, the unit seed 004 uses
-/// (0.5, 1, 2, 3, 5). Written as a number (`0.5`, `2`) or a string (`"0.5"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct BusinessDays {
-    /// Whole half days.
-    half_days: u32,
-}
-
-/// Text that is not a number of business days.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "not a number of business days: {0:?} (a multiple of 0.5 from 0 to {max})",
-    max = BusinessDays::MAX_HALF_DAYS / 2
-)]
-pub struct BadBusinessDays(
-    /// The text as given.
-    pub String,
-);
-
-impl BusinessDays {
-    /// Longest window accepted from config, in half days: a hundred business
-    /// days, far beyond any deadline, keeps searches well inside their cap.
-    pub const MAX_HALF_DAYS: u32 = 200;
-
-    /// `half_days` half days.
-    pub const fn from_half_days(half_days: u32) -> Self {
-        Self { half_days }
-    }
-
-    /// The number of half days.
-    pub const fn half_days(self) -> u32 {
-        self.half_days
-    }
-
-    /// The working time these days make, given the length of a business day.
-    pub fn working_time(self, business_day: Duration) -> Duration {
-        // Half days stay below MAX_HALF_DAYS from config; saturate otherwise.
-        business_day * i32::try_from(self.half_days).unwrap_or(i32::MAX) / 2
-    }
-
-    fn from_f64(days: f64) -> Option<Self> {
-        let half_days = days * 2.0;
-        (half_days.is_finite()
-            && half_days >= 0.0
-            && half_days.fract() == 0.0
-            && half_days <= f64::from(Self::MAX_HALF_DAYS))
-        .then(|| Self::from_half_days(half_days as u32))
-    }
-}
-
-impl fmt::Display for BusinessDays {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let whole = self.half_days / 2;
-        if self.half_days.is_multiple_of(2) { write!(f, "{whole}") } else { write!(f, "{whole}.5") }
-    }
-}
-
-impl FromStr for BusinessDays {
-    type Err = BadBusinessDays;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.trim().parse::<f64>().ok().and_then(Self::from_f64).ok_or_else(|| BadBusinessDays(s.to_owned()))
-    }
-}
-
-impl<'de> Deserialize<'de> for BusinessDays {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct DaysVisitor;
-
-        impl Visitor<'_> for DaysVisitor {
-            type Value = BusinessDays;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number of business days in steps of 0.5, like 0.5 or 2")
-            }
-
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<BusinessDays, E> {
-                BusinessDays::from_f64(v).ok_or_else(|| E::custom(BadBusinessDays(v.to_string())))
-            }
-
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<BusinessDays, E> {
-                // Exact for any sane value; out-of-range ones are refused anyway.
-                self.visit_f64(v as f64)
-            }
-
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<BusinessDays, E> {
-                self.visit_f64(v as f64)
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<BusinessDays, E> {
-                v.parse().map_err(E::custom)
-            }
-        }
-
-        deserializer.deserialize_any(DaysVisitor)
-    }
-}
-
+#[cfg(test)]
+mod provisional_tests;
 #[cfg(test)]
 mod tests;

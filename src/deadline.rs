@@ -128,6 +128,9 @@ pub struct Deadlines {
     pub close_due: DateTime<Utc>,
     /// The latest an extension may move result and close to.
     pub extension_cap: DateTime<Utc>,
+    /// A window counts through a year without an official holiday
+    /// arrangement, so these may move once its notice is added.
+    pub provisional: bool,
 }
 
 impl Deadlines {
@@ -161,6 +164,7 @@ impl Deadlines {
             result_due: ticket.result_due?,
             close_due: ticket.close_due?,
             extension_cap: ticket.extension_cap?,
+            provisional: cal.is_provisional(ticket.dispatched_at?, ticket.extension_cap?),
         })
     }
 
@@ -192,13 +196,15 @@ pub fn compute(cal: &Calendar, policy: &DeadlinePolicy, start: DateTime<Utc>, ur
     // A policy written out of order is read in order rather than refused:
     // escalating before the deadline, or capping below it, means nothing.
     let close_due = after(policy.close).max(result_due);
+    let extension_cap = after(policy.extension_cap).max(close_due);
     Deadlines {
         starts_at,
         reply_due,
         escalate_at: after(window.escalate).max(reply_due),
         result_due,
         close_due,
-        extension_cap: after(policy.extension_cap).max(close_due),
+        extension_cap,
+        provisional: cal.is_provisional(start, extension_cap),
     }
 }
 
@@ -360,6 +366,7 @@ pub fn deadline_json(
         "result_due": local(d.result_due),
         "close_due": local(d.close_due),
         "extension_cap": local(d.extension_cap),
+        "provisional": d.provisional,
         "alerts": alerts,
     })
 }

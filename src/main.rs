@@ -71,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         command: TicketsCommand,
     },
+    /// Import a year's official holiday arrangement, or show how a year is counted.
+    Calendar {
+        #[command(subcommand)]
+        command: complaintd::cli::calendar::CalendarCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -205,6 +210,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Tickets { config, now, command } => tickets(&config, now.as_deref(), command),
+        Command::Calendar { command } => complaintd::cli::calendar::run(command),
         Command::CheckConfig { config, connect } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let report = runtime.block_on(complaintd::cli::check_config::check(&config, chrono::Utc::now(), connect));
