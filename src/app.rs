@@ -150,11 +150,13 @@ impl App {
         let mut workers = tokio::task::JoinSet::new();
         workers.spawn(m.track(Worker::Intake, self.intake_worker(wake.clone()).run(stop.clone())));
         workers.spawn(m.track(Worker::Sweep, self.sweep_worker(wake.clone()).run(stop.clone())));
-        workers.spawn(self.report_worker(wake.clone()).run(stop.clone()));
+        workers.spawn(m.track(Worker::Report, self.report_worker(wake.clone()).run(stop.clone())));
         workers.spawn(m.track(Worker::Outbox, self.outbox_worker(wake).run(stop.clone())));
-        if let Some(listener) = self.metrics_listener.take() {
-            let endpoint =
-                Endpoint { metrics: m.clone(), store: self.store.clone(), clock: self.dispatcher.clock.clone() };
+        if let (Some(listener), Some(settings)) =
+            (self.metrics_listener.take(), self.dispatcher.settings.metrics.clone())
+        {
+            let (store, clock) = (self.store.clone(), self.dispatcher.clock.clone());
+            let endpoint = Endpoint { metrics: m.clone(), store, clock, settings };
             workers.spawn(endpoint.serve(listener, stop.clone()));
         }
         info!("complaintd running");

@@ -15,12 +15,15 @@
 //! - [`jobs`]: the workers (intake, outbox, sweep, reports), each a `try_step` loop.
 //! - [`clock`]: injected time.
 //! - [`app`]: builds everything from the settings and runs the workers.
-//! - [`metrics`]: counters, and the local `/metrics` and `/health` endpoint.
+//! - [`metrics`]: counters and health, and the local `/metrics` and `/health` endpoint (axum).
 //! - [`preflight`]: `complaintd check-config`, each finding naming file and key.
 //! - [`console`]: the operator's `complaintd tickets …` (list, show, actions).
+//! - [`cli`]: operator commands (`complaintd hash-password`).
+//! - [`systemd`]: readiness, watchdog and stopping notifications.
 
 pub mod app;
 pub mod calendar;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;
@@ -33,5 +36,6 @@ pub mod metrics;
 pub mod preflight;
 pub mod report;
 pub mod store;
+pub mod systemd;
 pub mod templates;
 pub mod ticket;

@@ -65,7 +65,9 @@ impl IntakeWorker {
         self.metrics.set_imap(ImapState::Connected);
         let max_wait = Duration::from_secs(settings.mailbox.poll_seconds.max(1));
         loop {
-            if self.try_step(&mut mailbox).await? > 0 {
+            let taken = self.try_step(&mut mailbox).await?;
+            self.metrics.intake_round(self.dispatcher.clock.now());
+            if taken > 0 {
                 continue;
             }
             if *stop.borrow() {
