@@ -130,8 +130,9 @@ impl App {
         workers.spawn(m.track(Worker::Report, report));
         let outbox = jobs::run(self.outbox_worker(), self.outbox_wake.clone(), stop.clone());
         workers.spawn(m.track(Worker::Outbox, outbox));
-        if let Some(listener) = self.metrics_listener.take() {
-            let endpoint = Endpoint { metrics: m.clone(), store: self.store.clone(), clock: self.desk.clock.clone() };
+        if let (Some(listener), Some(settings)) = (self.metrics_listener.take(), self.desk.settings.metrics.clone()) {
+            let (store, clock) = (self.store.clone(), self.desk.clock.clone());
+            let endpoint = Endpoint { metrics: m.clone(), store, clock, settings };
             workers.spawn(endpoint.serve(listener, stop.clone()));
         }
         info!("complaintd running");

@@ -1,6 +1,7 @@
 //! Typed settings, read from one TOML file; they build the clients they describe.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
@@ -41,6 +42,32 @@ pub struct Settings {
     /// resolved against this, so the daemon can be started from anywhere.
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// The `[metrics]` section: the local `/metrics` and `/health` endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Where to listen, e.g. `127.0.0.1:9187` (keep it local: no auth).
+    pub listen: SocketAddr,
+    /// `/health` fails when intake has not finished a round for this long:
+    /// a round ends at least every `mailbox.poll_seconds` while it works.
+    #[serde(default = "default_intake_stale")]
+    pub intake_stale_seconds: u64,
+}
+
+impl MetricsSettings {
+    /// Listening on `listen`, with the defaults for everything else.
+    pub fn on(listen: SocketAddr) -> Self {
+        Self { listen, intake_stale_seconds: default_intake_stale() }
+    }
+}
+
+/// Five rounds of the default `poll_seconds`.
+pub const DEFAULT_INTAKE_STALE_SECONDS: u64 = 300;
+
+fn default_intake_stale() -> u64 {
+    DEFAULT_INTAKE_STALE_SECONDS
 }
 
 /// A password from the config file: usable, never printed (its Debug is
@@ -458,6 +485,16 @@ impl Settings {
         if let Err(e) = self.reports.weekly_schedule() {
             found.push(("reports.weekly".into(), format!("{:?}: {e}", self.reports.weekly)));
         }
+        // A healthy intake ends a round at least every poll_seconds.
+        if let Some(m) = &self.metrics
+            && m.intake_stale_seconds <= self.mailbox.poll_seconds
+        {
+            let poll = self.mailbox.poll_seconds;
+            found.push((
+                "metrics.intake_stale_seconds".into(),
+                format!("{} must exceed mailbox.poll_seconds ({poll})", m.intake_stale_seconds),
+            ));
+        }
         found
     }
 
@@ -496,7 +533,21 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
-    use super::key_at;
+    use super::{Settings, key_at};
+
+    #[test]
+    fn the_metrics_section_keeps_its_listen_key_and_checks_the_stale_limit() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+        let mut s = Settings::read(&example).unwrap();
+        let text = "listen = \"127.0.0.1:9187\"";
+        s.metrics = Some(toml::from_str(text).unwrap());
+        assert_eq!(s.metrics.as_ref().unwrap().intake_stale_seconds, 300);
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        s.metrics = Some(toml::from_str(&format!("{text}\nintake_stale_seconds = 60")).unwrap());
+        let found = s.problems();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "metrics.intake_stale_seconds");
+    }
 
     #[test]
     fn parse_errors_are_placed_at_their_key() {
@@ -512,12 +563,4 @@ mod tests {
         assert_eq!(at("[mailbox]"), "mailbox");
         assert_eq!(key_at("x = 1", 0..1), "x");
     }
-}
-
-/// The `[metrics]` section; without it there is no endpoint.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsSettings {
-    /// Where to listen, e.g. `127.0.0.1:9187` (keep it local: no auth).
-    pub listen: std::net::SocketAddr,
 }

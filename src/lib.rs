@@ -6,12 +6,14 @@
 //! line do not import each other); there are no cycles.
 //!
 //! 1. [`app`]: the composition root: builds the daemon and runs its workers.
-//!    [`cli`]: the operator's commands (`tickets`, `check-config`, `report`).
+//!    [`cli`]: the operator's commands (`tickets`, `check-config`, `report`,
+//!    `calendar`, `hash-password`). [`systemd`]: readiness, watchdog, stopping.
 //! 2. [`setup`]: what start-up loads from the settings: calendar, templates
 //!    (checked), the desk, the database, secrets.
 //! 3. [`jobs`]: the four workers (intake, outbox, sweep, reports), each a
 //!    `Step` run by one loop.
-//! 4. [`metrics`]: counters, and the `/metrics` and `/health` endpoint.
+//! 4. [`metrics`]: counters with typed labels, health, and the `/metrics` and
+//!    `/health` endpoint (axum).
 //! 5. [`desk`]: what the desk does with a message, one file per kind:
 //!    **`desk/reply.rs` decides what a station's (or handler's) reply does**;
 //!    complaints, pre-reports, machine mail, operator actions, alert mail.
@@ -45,4 +47,5 @@ pub mod notify;
 pub mod report;
 pub mod setup;
 pub mod store;
+pub mod systemd;
 pub mod ticket;

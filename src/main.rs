@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::DateTime;
@@ -11,8 +12,9 @@ use complaintd::app::App;
 use complaintd::calendar::Calendar;
 use complaintd::cli::tickets::{Console, ListFilter};
 use complaintd::clock::Clock;
-use complaintd::config::Settings;
+use complaintd::config::{DEFAULT_INTAKE_STALE_SECONDS, Settings};
 use complaintd::desk::OperatorAction;
+use complaintd::systemd;
 use complaintd::ticket::{TicketNo, Urgency};
 
 #[derive(Parser)]
@@ -61,6 +63,9 @@ enum Command {
         #[arg(long)]
         connect: bool,
     },
+    /// Read a password from stdin and print its Argon2id hash (PHC string)
+    /// for a board user in the config.
+    HashPassword,
     /// Inspect tickets and act on them as the operator.
     Tickets {
         #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
@@ -176,13 +181,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = Settings::load(&config)?;
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
+                let stale = settings.metrics.as_ref().map_or(DEFAULT_INTAKE_STALE_SECONDS, |m| m.intake_stale_seconds);
                 let app = App::build(settings, Clock::System).await?;
                 let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                 tokio::spawn(async move {
                     shutdown_signal().await;
                     tracing::info!("stopping");
+                    systemd::stopping();
                     let _ = stop_tx.send(true);
                 });
+                let watchdog =
+                    systemd::watchdog(app.metrics.clone(), Clock::System, Duration::from_secs(stale), stop_rx.clone());
+                tokio::spawn(watchdog);
+                systemd::ready();
                 app.run(stop_rx).await
             })?;
             Ok(ExitCode::SUCCESS)
@@ -211,6 +222,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Tickets { config, now, command } => tickets(&config, now.as_deref(), command),
         Command::Calendar { command } => complaintd::cli::calendar::run(command),
+        Command::HashPassword => {
+            println!("{}", complaintd::cli::hash_password::run(std::io::stdin().lock())?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CheckConfig { config, connect } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let report = runtime.block_on(complaintd::cli::check_config::check(&config, chrono::Utc::now(), connect));

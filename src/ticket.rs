@@ -215,7 +215,7 @@ impl Milestone {
 }
 
 /// Where a ticket stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// No station could be found: waits for the handler to reassign it.

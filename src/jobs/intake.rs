@@ -170,6 +170,8 @@ impl Step for IntakeWorker {
         };
         match self.take_round(&mut mailbox).await {
             Ok(n) => {
+                // `/health` tells a stalled intake from a quiet mailbox by this.
+                self.metrics.intake_round(self.desk.clock.now());
                 *slot = Some(mailbox);
                 Ok(n)
             }

@@ -11,4 +11,5 @@ mod operator;
 mod outages;
 mod prereports;
 mod reports;
+mod service;
 mod walking_skeleton;

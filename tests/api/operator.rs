@@ -6,7 +6,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use std::collections::HashMap;
+
+use complaintd::metrics::{Endpoint, Metrics, MetricsSettings};
 use complaintd::ticket::{Status, TicketNo};
+use prometheus_parse::{LineInfo, SampleType, Scrape, Value};
 
 use crate::helpers::*;
 
@@ -252,38 +256,113 @@ async fn an_unrouted_complaint_is_routed_by_reassign_as_the_handler_is_told() {
     d.app.stop().await;
 }
 
-/// GETs (or `method`s) `path` from the metrics endpoint: status and body.
-async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("endpoint accepts");
-    let request = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("request sent");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("response read");
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|n| n.parse().ok())
-        .expect("Content-Length");
-    assert_eq!(length, body.len(), "{response}");
-    (status, body.to_owned())
+/// What the endpoint answered: status, headers (names in lower case) and body.
+pub(crate) struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
-/// The value of one sample line of a Prometheus exposition.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{series} missing in\n{text}"))
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one raw HTTP/1.1 request (`Connection: close`, plus `headers`)
+/// and reads the whole response.
+pub(crate) async fn http_request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+) -> HttpResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("endpoint accepts");
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\nConnection: close\r\n");
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request sent");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("response read");
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("head and body");
+    let head = String::from_utf8(response[..split].to_vec()).expect("head is text");
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpResponse { status, headers, body: response[split + 4..].to_vec() }
+}
+
+/// GETs (or `method`s) `path` from the metrics endpoint: status and body,
+/// checked against its Content-Length.
+pub(crate) async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let r = http_request(addr, method, path, &[]).await;
+    let length: usize = r.header("content-length").and_then(|n| n.parse().ok()).expect("Content-Length");
+    assert_eq!(length, r.body.len());
+    (r.status, String::from_utf8(r.body).expect("body is text"))
+}
+
+/// The exposition read by a Prometheus text parser (prometheus-parse),
+/// strictly: every line is a HELP, TYPE or UNIT line or a sample of a
+/// declared family (a counter's samples end in `_total`, OpenMetrics
+/// style), and it ends with `# EOF`. Returns the family types and samples.
+fn parse_exposition(text: &str) -> (HashMap<String, SampleType>, Scrape) {
+    let mut types = HashMap::new();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    for line in text.lines() {
+        match LineInfo::parse(line) {
+            LineInfo::Doc { .. } => {}
+            LineInfo::Type { metric_name, sample_type, .. } => {
+                assert!(types.insert(metric_name.clone(), sample_type).is_none(), "{metric_name} declared twice");
+            }
+            LineInfo::Sample { metric_name, .. } => {
+                let family = match metric_name.strip_suffix("_total") {
+                    Some(base) if types.get(base) == Some(&SampleType::Counter) => base,
+                    _ => metric_name,
+                };
+                let kind = types.get(family).unwrap_or_else(|| panic!("{metric_name}: no TYPE before it"));
+                assert!(
+                    *kind != SampleType::Counter || metric_name.ends_with("_total"),
+                    "counter sample {metric_name} without _total"
+                );
+                assert!(metric_name.starts_with("complaintd_"), "{metric_name}");
+            }
+            _ if line.starts_with("# UNIT ") || line == "# EOF" => {}
+            other => panic!("unparsed line {line:?}: {other:?}"),
+        }
+    }
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("exposition parses");
+    (types, scrape)
+}
+
+/// The value of the sample `name` whose labels are exactly `labels`.
+fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && s.labels.len() == labels.len())
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+            _ => panic!("{name}: not a plain sample"),
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{name}{labels:?}: {} samples", found.len());
+    found[0]
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_and_health_are_served_over_http_while_the_daemon_runs() {
     let start = "2026-11-16T01:30:00Z".parse().expect("date");
     let mut app = spawn_app_with(start, |s| {
-        s.metrics = Some(complaintd::config::MetricsSettings { listen: "127.0.0.1:0".parse().expect("addr") });
+        s.metrics = Some(MetricsSettings::on("127.0.0.1:0".parse().expect("addr")));
     })
     .await;
     let addr = app.metrics_addr.expect("endpoint bound");
@@ -308,37 +387,52 @@ async fn metrics_and_health_are_served_over_http_while_the_daemon_runs() {
     smtp_send(&handler, &[&desk], &complaint_mail(&handler, &desk, &id, FORM_BJ01)).await;
     wait_for_mail(&handler, 1, |m| m.subject.contains("已受理")).await;
     wait_for_mail(&app.net.station("BJ01"), 1, |m| m.subject.contains("投诉转出")).await;
-    let (status, text) = http(addr, "GET", "/metrics").await;
-    assert_eq!(status, 200);
-    assert_eq!(sample(&text, "complaintd_mail_in_total{kind=\"complaint\",outcome=\"handled\"}"), 1.0);
-    assert_eq!(sample(&text, "complaintd_mail_in_total{kind=\"reply\",outcome=\"handled\"}"), 0.0);
-    assert_eq!(sample(&text, "complaintd_tickets{status=\"open\"}"), 1.0);
-    assert_eq!(sample(&text, "complaintd_tickets{status=\"closed\"}"), 0.0);
-    assert_eq!(sample(&text, "complaintd_tickets_overdue"), 0.0);
-    assert_eq!(sample(&text, "complaintd_outbox_sent_total"), 2.0);
-    assert_eq!(sample(&text, "complaintd_outbox_failed_total"), 0.0);
-    assert_eq!(sample(&text, "complaintd_outbox_unsent"), 0.0);
-    assert_eq!(sample(&text, "complaintd_imap_state{state=\"reconnecting\"}"), 0.0);
-    let up = sample(&text, "complaintd_imap_state{state=\"idle\"}")
-        + sample(&text, "complaintd_imap_state{state=\"connected\"}");
-    assert_eq!(up, 1.0, "{text}");
-    assert_eq!(sample(&text, "complaintd_worker_up{worker=\"outbox\"}"), 1.0);
+    let r = http_request(addr, "GET", "/metrics", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/openmetrics-text; version=1.0.0; charset=utf-8"));
+    let (types, m) = parse_exposition(std::str::from_utf8(&r.body).expect("text"));
+    assert_eq!(types["complaintd_mail_in"], SampleType::Counter);
+    assert_eq!(types["complaintd_tickets"], SampleType::Gauge);
+    let mail_in = |kind, outcome| value(&m, "complaintd_mail_in_total", &[("kind", kind), ("outcome", outcome)]);
+    assert_eq!(mail_in("complaint", "handled"), 1.0);
+    assert_eq!(mail_in("reply", "handled"), 0.0);
+    assert_eq!(mail_in("oversized", "duplicate"), 0.0);
+    assert_eq!(value(&m, "complaintd_tickets", &[("status", "open")]), 1.0);
+    assert_eq!(value(&m, "complaintd_tickets", &[("status", "closed")]), 0.0);
+    assert_eq!(value(&m, "complaintd_tickets_overdue", &[]), 0.0);
+    assert_eq!(value(&m, "complaintd_outbox_sent_total", &[]), 2.0);
+    assert_eq!(value(&m, "complaintd_outbox_failed_total", &[]), 0.0);
+    assert_eq!(value(&m, "complaintd_outbox_unsent", &[]), 0.0);
+    assert_eq!(value(&m, "complaintd_database_up", &[]), 1.0);
+    let imap = |state| value(&m, "complaintd_imap_state", &[("state", state)]);
+    assert_eq!(imap("reconnecting"), 0.0);
+    assert_eq!(imap("idle") + imap("connected"), 1.0);
+    for worker in ["intake", "sweep", "outbox", "report"] {
+        assert_eq!(value(&m, "complaintd_worker_up", &[("worker", worker)]), 1.0, "{worker}");
+    }
+    let last_round = value(&m, "complaintd_intake_last_round_timestamp_seconds", &[]);
+    assert!(last_round >= start.timestamp() as f64, "{last_round}");
+
+    // Compressed for a client that asks.
+    let r = http_request(addr, "GET", "/metrics", &["Accept-Encoding: gzip"]).await;
+    assert_eq!((r.status, r.header("content-encoding")), (200, Some("gzip")));
 
     // The next morning the reply is overdue.
     app.set_local_time("2026-11-17 10:00");
     let (_, text) = http(addr, "GET", "/metrics").await;
-    assert_eq!(sample(&text, "complaintd_tickets_overdue"), 1.0);
+    assert_eq!(value(&parse_exposition(&text).1, "complaintd_tickets_overdue", &[]), 1.0);
 
     assert_eq!(http(addr, "GET", "/nothing").await.0, 404);
     assert_eq!(http(addr, "POST", "/metrics").await.0, 405);
-    assert_eq!(http(addr, "BREW /metrics", "HTCPCP/1.0").await.0, 400);
+    assert_eq!(http_request(addr, "BREW /metrics", "HTCPCP/1.0", &[]).await.status, 400);
 
     // Without running workers the same endpoint says unavailable.
     app.stop().await;
-    let idle = complaintd::metrics::Endpoint {
-        metrics: std::sync::Arc::new(complaintd::metrics::Metrics::default()),
+    let idle = Endpoint {
+        metrics: std::sync::Arc::new(Metrics::default()),
         store: complaintd::store::Store::connect(&app.settings.database.url, &root()).await.expect("db"),
         clock: app.clock.clone(),
+        settings: MetricsSettings::on("127.0.0.1:0".parse().expect("addr")),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -348,6 +442,7 @@ async fn metrics_and_health_are_served_over_http_while_the_daemon_runs() {
     assert_eq!(status, 503, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("health is JSON");
     assert_eq!((json["status"].as_str(), json["database"].as_str()), (Some("unavailable"), Some("ok")));
+    assert_eq!((json["workers"]["report"].as_bool(), json["intake"]["last_round"].as_str()), (Some(false), None));
     let _ = stop.send(true);
     server.await.expect("endpoint stops");
 }
@@ -461,4 +556,31 @@ async fn check_config_connect_logs_in_to_the_lab_and_never_shows_a_password() {
     for line in text.lines() {
         serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
     }
+}
+
+/// `complaintd hash-password` with `input` on stdin.
+fn hash_password(input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_complaintd"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("complaintd runs");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("password written");
+    child.wait_with_output().expect("complaintd finished")
+}
+
+#[test]
+fn hash_password_prints_a_phc_string_that_verifies_and_refuses_an_empty_one() {
+    let out = hash_password("门户 pass\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let phc = String::from_utf8(out.stdout).expect("text");
+    let phc = phc.trim_end();
+    assert!(phc.starts_with("$argon2id$v=19$") && !phc.contains("门户"), "{phc}");
+    assert!(complaintd::cli::hash_password::verify("门户 pass", phc));
+    let empty = hash_password("");
+    assert!(!empty.status.success() && empty.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("no password on stdin"));
 }

@@ -77,3 +77,46 @@ async fn outage_of_each_server_delays_mail_but_loses_and_doubles_none() {
     assert_eq!((all.len(), ids.len()), (4, 4), "each forward once");
     assert_eq!(app.store.tickets(None, None).await.unwrap().len(), 4);
 }
+
+/// `/health` until `pred` holds for its status and JSON body (or 20 s pass).
+async fn health_until(addr: std::net::SocketAddr, pred: impl Fn(u16, &serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = crate::operator::http(addr, "GET", "/health").await;
+        let json: serde_json::Value = serde_json::from_str(&body).expect("health is JSON");
+        if pred(status, &json) {
+            return json;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "health stayed {status}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outage_of_dovecot_turns_health_unavailable_until_intake_is_back() {
+    let _restore = LabRestored;
+    let start = "2026-11-16T01:30:00Z".parse().expect("date");
+    let app = spawn_app_with(start, |s| {
+        s.metrics = Some(complaintd::metrics::MetricsSettings::on("127.0.0.1:0".parse().expect("addr")));
+    })
+    .await;
+    let addr = app.metrics_addr.expect("endpoint bound");
+    let stale = app.settings.metrics.as_ref().expect("metrics").intake_stale_seconds;
+    health_until(addr, |status, j| status == 200 && j["intake"]["last_round"].is_string()).await;
+
+    // Dovecot goes away: intake loses its session and finishes no round; once
+    // that has lasted intake_stale_seconds (on the daemon's clock), 503.
+    lab_script(&["stop", "dovecot"]);
+    health_until(addr, |_, j| j["imap"] == "reconnecting").await;
+    app.clock.advance(chrono::Duration::seconds(stale as i64 + 1));
+    let j = health_until(addr, |status, _| status == 503).await;
+    assert_eq!((j["status"].as_str(), j["intake"]["stale"].as_bool()), (Some("unavailable"), Some(true)), "{j}");
+    assert_eq!((j["database"].as_str(), j["workers"]["intake"].as_bool()), (Some("ok"), Some(true)), "{j}");
+
+    // Back: intake reconnects, finishes a round, and the daemon is healthy.
+    lab_script(&["start", "dovecot"]);
+    let j = health_until(addr, |status, _| status == 200).await;
+    assert_eq!(j["intake"]["stale"].as_bool(), Some(false), "{j}");
+    send(&app, 1).await;
+    wait_for_mail(&app.net.station("BJ01"), 1, |m| m.subject.contains("投诉转出")).await;
+}
