@@ -20,6 +20,7 @@
 //! - [`console`]: the operator's `complaintd tickets …` (list, show, actions).
 
 pub mod app;
+pub mod auth;
 pub mod calendar;
 pub mod clock;
 pub mod config;
