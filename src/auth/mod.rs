@@ -161,6 +161,11 @@ impl Verifier {
             Outcome::None => 3,
         };
         match reported {
+            // A signature broken here that our server passed was changed
+            // after it: the failure stands.
+            Some(r) if r.method == Method::AuthservDkim && dkim.verdict == Outcome::Fail && r.domain == dkim.domain => {
+                dkim
+            }
             Some(r) if rank(&r) < rank(&dkim) => r,
             _ => dkim,
         }
