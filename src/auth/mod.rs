@@ -129,6 +129,20 @@ impl Verifier {
         })
     }
 
+    /// Whether `signer`'s key is the one published in DNS: a probe signed
+    /// with it verifies as `pass` (for `check-config --connect`).
+    pub async fn check_published(&self, signer: &Signer) -> Verdict {
+        let probe = format!(
+            "From: postmaster@{d}\r\nTo: postmaster@{d}\r\nSubject: DKIM probe\r\n\
+             Message-ID: <dkim-probe@{d}>\r\n\r\nprobe\r\n",
+            d = signer.domain()
+        );
+        match signer.sign(probe.as_bytes()) {
+            Ok(signed) => self.verify(&signed).await,
+            Err(e) => Verdict::new(Outcome::Fail, Method::Dkim, Some(signer.domain()), e.to_string()),
+        }
+    }
+
     /// The verdict for a raw message (headers as received, top first).
     pub async fn verify(&self, raw: &[u8]) -> Verdict {
         match tokio::time::timeout(self.deadline, self.verify_inner(raw)).await {
@@ -141,10 +155,14 @@ impl Verifier {
         let Some(message) = AuthenticatedMessage::parse(raw) else {
             return Verdict::new(Outcome::None, Method::None, None, "unreadable message");
         };
-        let mut from_domains: Vec<String> = message.froms().iter().filter_map(|a| align::domain_of(a)).collect();
-        from_domains.dedup();
-        let [from] = from_domains.as_slice() else {
-            return Verdict::new(Outcome::None, Method::None, None, "not exactly one From domain");
+        // One author only: with two From addresses (or headers) a signature
+        // could vouch for one while the desk reads the other.
+        let from = match message.froms() {
+            [address] => align::domain_of(address),
+            _ => None,
+        };
+        let Some(from) = from.as_deref() else {
+            return Verdict::new(Outcome::None, Method::None, None, "not exactly one From address");
         };
         let mut mode = None; // looked up when a signing domain differs from From's
         let dkim = self.check_signatures(&message, from, &mut mode).await;
@@ -184,21 +202,20 @@ impl Verifier {
         for output in &outputs {
             let Some(signature) = output.signature() else { continue }; // unreadable: as if absent
             let d = align::normalise(&signature.d);
-            match self.aligns(&d, from, mode).await {
-                Ok(true) => {}
+            let v = match self.aligns(&d, from, mode).await {
+                Ok(true) => match output.result() {
+                    DkimResult::Pass => Verdict::new(Outcome::Pass, Method::Dkim, Some(&d), "signature verified"),
+                    DkimResult::TempError(e) => Verdict::new(Outcome::TempError, Method::Dkim, Some(&d), e.to_string()),
+                    DkimResult::Fail(e) | DkimResult::Neutral(e) | DkimResult::PermError(e) => {
+                        Verdict::new(Outcome::Fail, Method::Dkim, Some(&d), e.to_string())
+                    }
+                    DkimResult::None => continue,
+                },
                 Ok(false) => {
                     unaligned.get_or_insert(d);
                     continue;
                 }
-                Err(v) => return v,
-            }
-            let v = match output.result() {
-                DkimResult::Pass => Verdict::new(Outcome::Pass, Method::Dkim, Some(&d), "signature verified"),
-                DkimResult::TempError(e) => Verdict::new(Outcome::TempError, Method::Dkim, Some(&d), e.to_string()),
-                DkimResult::Fail(e) | DkimResult::Neutral(e) | DkimResult::PermError(e) => {
-                    Verdict::new(Outcome::Fail, Method::Dkim, Some(&d), e.to_string())
-                }
-                DkimResult::None => continue,
+                Err(v) => v, // From's DMARC record could not be read
             };
             if v.verdict == Outcome::Pass {
                 return v;
@@ -246,11 +263,11 @@ impl Verifier {
                         continue;
                     }
                     match self.aligns(&d, from, mode).await {
-                        Ok(true) => {}
+                        Ok(true) => outcome(&r.result)
+                            .map(|o| Verdict::new(o, Method::AuthservDkim, Some(&d), "our mail server: dkim")),
                         Ok(false) => continue,
-                        Err(v) => return Some(v),
+                        Err(v) => Some(v),
                     }
-                    outcome(&r.result).map(|o| Verdict::new(o, Method::AuthservDkim, Some(&d), "our mail server: dkim"))
                 }
                 _ => None,
             };
@@ -258,7 +275,9 @@ impl Verifier {
             if v.verdict == Outcome::Pass {
                 return Some(v);
             }
-            verdict.get_or_insert(v);
+            if verdict.as_ref().is_none_or(|b| b.verdict == Outcome::Fail) {
+                verdict = Some(v); // a temperror outranks a failure, as above
+            }
         }
         verdict
     }

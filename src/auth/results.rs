@@ -5,7 +5,9 @@
 //! Our server adds its own on top of what it received, so only the topmost
 //! ones count: the run of headers with a trusted authserv-id that comes
 //! before any other `Authentication-Results` and before the first `Received`
-//! below them. Anything further down was in the message when it arrived.
+//! below them, and never below a `Received` added by our server itself (by
+//! the convention that its authserv-id is its host name): anything further
+//! down was in the message when it arrived.
 
 /// One `Authentication-Results` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +59,7 @@ pub fn ours<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>, trusted: 
     for (name, value) in headers {
         let name = name.trim();
         if name.eq_ignore_ascii_case("Received") {
-            if taken.is_empty() {
+            if taken.is_empty() && !received_by(value, trusted) {
                 continue; // our delivery agent's own hop, above the MX's results
             }
             break;
@@ -73,6 +75,18 @@ pub fn ours<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>, trusted: 
         }
     }
     taken
+}
+
+/// Whether a `Received` header says it was added `by` one of `hosts`.
+fn received_by(value: &str, hosts: &[String]) -> bool {
+    let clean = strip_comments(value);
+    let mut words = clean.split_whitespace();
+    while let Some(w) = words.next() {
+        if w.eq_ignore_ascii_case("by") {
+            return words.next().is_some_and(|host| hosts.iter().any(|h| h.eq_ignore_ascii_case(host)));
+        }
+    }
+    false
 }
 
 /// Replaces each comment (nested parentheses, outside quoted strings) with a space.
@@ -258,8 +272,16 @@ mod tests {
         assert!(ours(untrusted, &trusted()).is_empty());
         let garbled_on_top = vec![("Authentication-Results", "(nothing)"), ("Authentication-Results", forged)];
         assert!(ours(garbled_on_top, &trusted()).is_empty());
-        // With no results of ours on top, a lone "ours" further down is still
-        // the topmost: the MX must always add its own (AlwaysAddARHeader).
+        // With no results of ours on top (unsigned mail: OpenDKIM adds none),
+        // a forged one below our server's own Received is still not ours.
+        let below_our_hop = vec![
+            ("Received", "from mx.hq.example.test by lmtp.hq.example.test with LMTP"),
+            ("Received", "from evil.test (evil [192.0.2.1])\r\n\tby MX.HQ.example.test (Postfix) with ESMTP id 1"),
+            ("Authentication-Results", forged),
+        ];
+        assert!(ours(below_our_hop, &trusted()).is_empty());
+        // Without such a Received (a server whose id is not its host name),
+        // a lone "ours" is the topmost: that server must add its own always.
         let lone = vec![("Received", "by lmtp"), ("Authentication-Results", forged)];
         assert_eq!(ours(lone, &trusted()).len(), 1);
     }

@@ -83,6 +83,15 @@ async fn a_message_signed_here_passes() {
 }
 
 #[tokio::test]
+async fn a_published_key_is_recognised_and_a_stale_one_is_not() {
+    let v = verifier();
+    let (current, stale) = (key_for("hq.example.test"), key_for("hq.example.test"));
+    publish_key(&v, "hq.example.test", &current.record);
+    assert_eq!(v.check_published(&current.signer).await.verdict, Outcome::Pass);
+    assert_eq!(v.check_published(&stale.signer).await.verdict, Outcome::Fail);
+}
+
+#[tokio::test]
 async fn tampering_after_signing_fails() {
     let v = verifier();
     let d = key_for("stations.example.test");
@@ -167,11 +176,17 @@ async fn our_servers_pass_counts_only_for_a_signature_the_message_carries() {
 }
 
 #[tokio::test]
-async fn more_than_one_from_domain_is_never_a_pass() {
+async fn more_than_one_author_is_never_a_pass() {
     let v = verifier();
     let verdict = v.verify(&message("a@stations.example.test, b@hq.example.test", "")).await;
     assert_eq!(verdict.verdict, Outcome::None);
     assert_eq!(v.verify(b"garbage").await.verdict, Outcome::None);
+    // A second From slipped above a signed message.
+    let d = key_for("stations.example.test");
+    publish_key(&v, "stations.example.test", &d.record);
+    let signed = d.signer.sign(&message("station-bj01@stations.example.test", "")).unwrap();
+    let two = [b"From: station-bj02@stations.example.test\r\n".as_slice(), &signed].concat();
+    assert_ne!(v.verify(&two).await.verdict, Outcome::Pass);
 }
 
 #[test]
