@@ -38,6 +38,12 @@ pub struct Settings {
     /// The local `/metrics` and `/health` endpoint; none when absent.
     #[serde(default)]
     pub metrics: Option<MetricsSettings>,
+    /// Whose mail is believed: DKIM, our mail server's Authentication-Results.
+    #[serde(default)]
+    pub auth: crate::auth::AuthSettings,
+    /// The desk's DKIM key; outgoing mail goes unsigned when absent.
+    #[serde(default)]
+    pub dkim: Option<crate::auth::DkimSettings>,
     /// Directory the config file was read from: relative paths in it are
     /// resolved against this, so the daemon can be started from anywhere.
     #[serde(skip)]
@@ -494,6 +500,11 @@ impl Settings {
                 "metrics.intake_stale_seconds".into(),
                 format!("{} must exceed mailbox.poll_seconds ({poll})", m.intake_stale_seconds),
             ));
+        }
+        let codes: Vec<&str> = self.stations.iter().map(|s| s.code.as_str()).collect();
+        found.extend(self.auth.problems(&codes));
+        if let Some(dkim) = &self.dkim {
+            found.extend(dkim.problems(&self.smtp.from, &self.base_dir));
         }
         found
     }

@@ -33,6 +33,7 @@
 //!     [`clock`]: injected time.
 
 pub mod app;
+pub mod auth;
 pub mod calendar;
 pub mod cli;
 pub mod clock;
