@@ -78,6 +78,7 @@ impl Dispatcher {
             Kind::PreReport => self.pre_report(tx, msg).await,
             Kind::AutoReply => self.auto_reply(tx, msg).await,
             Kind::Bounce => self.bounce(tx, msg).await,
+            Kind::Receipt | Kind::DelayNotice => self.auto_reply(tx, msg).await,
             Kind::Unrecognized => self.unreadable(tx, msg, "unrecognized message").await,
         }
     }
