@@ -219,7 +219,18 @@ fn one_line(text: &str) -> String {
 /// The reason written in the report's text: a labelled line (or the line
 /// after a label alone on its line), else the first line with an SMTP code.
 fn text_reason(text: &str) -> Option<String> {
-    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    // Postfix indents the continuation of a long reason: one logical line.
+    let mut logical: Vec<String> = Vec::new();
+    for line in text.lines() {
+        match logical.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) && !line.trim().is_empty() && !last.trim().is_empty() => {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+            _ => logical.push(line.trim().to_owned()),
+        }
+    }
+    let lines: Vec<&str> = logical.iter().map(String::as_str).collect();
     for (i, line) in lines.iter().enumerate() {
         let lower = line.to_lowercase();
         for label in REASON_LABELS {

@@ -245,8 +245,9 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
         .unwrap_or_default();
     let subject = subject(&message);
     let references = header_ids(&message);
+    // Some writers type the number in full-width characters (ＴＳ－…).
     let referenced_ticket =
-        references.iter().find_map(|id| TicketNo::find_in(id)).or_else(|| TicketNo::find_in(&subject));
+        references.iter().find_map(|id| TicketNo::find_in(id)).or_else(|| TicketNo::find_in(&half_width(&subject)));
 
     let mut attachments = Vec::new();
     let mut forwarded_texts = Vec::new();
@@ -542,6 +543,16 @@ fn subject(message: &Message<'_>) -> String {
         return text.split_whitespace().collect::<Vec<_>>().join(" ");
     }
     decoded.to_owned()
+}
+
+/// Full-width ASCII (U+FF01–FF5E) as ASCII.
+fn half_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
 }
 
 /// Message-IDs from In-Reply-To, then References newest first; no brackets,

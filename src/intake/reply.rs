@@ -29,10 +29,15 @@ pub struct Reading {
     pub close_valid: Option<bool>,
 }
 
-/// Characters that may follow a Chinese action word without making another
-/// word of it: conjunctions, particles and the words that start the next
-/// clause. Others (结案**前**, 已处理**过**, 延期**处**理, 重开**机**) do.
-const FOLLOWERS: &str = "并且及和与跟同了至到为如完毕好妥约预安说致确沟告今明下本已也再将会客用顾";
+/// Characters that may follow a short Chinese action word without making
+/// another word of it: conjunctions, particles and the words that start the
+/// next clause. Others (结案**前**, 已处理**过**, 延期**处**理, 重开**机**) do.
+/// Words of [`OPEN_ENDED`] characters or more end in their object
+/// (已联系客户) and may be followed by anything (已联系客户王女士).
+const FOLLOWERS: &str =
+    "并且及和与跟同了至到为如完毕好妥约预安说致确沟告今明下本已也再将会客用顾一二两三四五六七八九十半";
+
+const OPEN_ENDED: usize = 5;
 
 /// Lead-ins some writers put before the content: not the action.
 const LEAD_INS: &[&str] = &["回复", "答复", "回覆", "答覆", "re"];
@@ -125,7 +130,7 @@ fn first_own_line(lines: &[&str], words: &ReplyWords) -> Option<(usize, String)>
     for (i, line) in lines.iter().enumerate() {
         let folded: Vec<char> = fold(line.trim()).chars().collect();
         let rest = strip_lead_in(strip_salutation(&folded, words));
-        if rest.iter().any(|c| c.is_alphanumeric()) {
+        if rest.iter().any(|c| c.is_alphanumeric()) && !is_addressee(rest, words) {
             return Some((i, rest.iter().collect()));
         }
     }
@@ -174,6 +179,31 @@ fn strip_salutation<'a>(line: &'a [char], words: &ReplyWords) -> &'a [char] {
     line
 }
 
+/// Words of headings, never of an addressee.
+const NOT_NAMES: &[&str] = &[
+    "请", "如下", "以下", "补充", "说明", "情况", "问题", "原因", "进展", "备注", "注意", "附件", "结果", "note",
+    "update",
+];
+
+/// A line that only names whom the mail is for, letter style: "刘工：",
+/// "投诉组：", "李经理，" (short, ending in a colon or comma, no action word).
+fn is_addressee(line: &[char], words: &ReplyWords) -> bool {
+    let Some((&last, name)) = line.split_last() else {
+        return false;
+    };
+    let limit = match last {
+        ':' => 16,
+        ',' => 8,
+        _ => return false,
+    };
+    let name_text: String = name.iter().collect();
+    name.len() <= limit
+        && !name.iter().any(|c| is_separator(*c) && *c != ' ')
+        // A heading ("请站点补充：", "原因如下：") introduces content; it names nobody.
+        && !NOT_NAMES.iter().any(|w| name_text.contains(w))
+        && word_action(&name.iter().collect::<String>(), words).is_none()
+}
+
 /// Drops "回复：" / "Re:" and opening brackets or list marks before the content.
 fn strip_lead_in(line: &[char]) -> &[char] {
     let line = skip_separators(line);
@@ -207,7 +237,7 @@ fn word_action(text: &str, words: &ReplyWords) -> Option<Action> {
         let whole = match chars.get(w.len()) {
             None => true,
             Some(&next) if last.is_ascii_alphanumeric() => !next.is_ascii_alphanumeric(),
-            Some(&next) if is_cjk(last) && is_cjk(next) => FOLLOWERS.contains(next),
+            Some(&next) if is_cjk(last) && is_cjk(next) => w.len() >= OPEN_ENDED || FOLLOWERS.contains(next),
             Some(_) => true,
         };
         whole.then_some((w.len(), *action))

@@ -59,6 +59,8 @@ fn salutations_are_skipped() {
     assert_eq!(action("尊敬的投诉组：\n已解决"), Action::Result);
     assert_eq!(action("投訴組您好：\n已聯繫客戶"), Action::Contacted);
     assert_eq!(action("您好，已处理好了"), Action::Result);
+    assert_eq!(action("刘工：\n    您好！\n    已联系客户王女士，约明天上门。"), Action::Contacted);
+    assert_eq!(action("处理结果：\n已更换主板"), Action::Result);
     // "你好" inside a sentence is not a greeting.
     assert_eq!(action("已联系客户，客户说你好"), Action::Contacted);
 }
