@@ -33,9 +33,10 @@ pub struct Delivery {
     pub reason: Option<String>,
 }
 
-/// Subjects of delivery failures sent without a machine-readable part.
+/// Subject openings of delivery failures sent without a machine-readable part.
 const FAILURE_SUBJECTS: &[&str] = &[
     "undelivered mail",
+    "undelivered",
     "undeliverable",
     "delivery status notification (failure)",
     "mail delivery failed",
@@ -55,7 +56,7 @@ const FAILURE_SUBJECTS: &[&str] = &[
     "系統退信",
     "無法傳遞",
 ];
-/// Subjects of delayed-delivery notices.
+/// Subject openings of delayed-delivery notices.
 const DELAY_SUBJECTS: &[&str] = &[
     "delayed mail",
     "delivery delayed",
@@ -96,8 +97,10 @@ pub fn report(
     text_report: bool,
     ours: &dyn Fn(&str) -> bool,
 ) -> Option<(Outcome, Delivery)> {
-    let lower = subject.to_lowercase();
-    let delayed_subject = DELAY_SUBJECTS.iter().any(|s| lower.contains(s));
+    // Report subjects open with their form ("Undeliverable: …", "系统退信");
+    // a person's subject that mentions 退信 is not one.
+    let lower = subject.trim().to_lowercase();
+    let delayed_subject = DELAY_SUBJECTS.iter().any(|s| lower.starts_with(s));
     let text = human_text(message);
     if let Some((outcome, mut delivery)) = status_part(message) {
         if delivery.reason.is_none() {
@@ -105,7 +108,7 @@ pub fn report(
         }
         return Some((outcome, delivery));
     }
-    if !text_report && !delayed_subject && !FAILURE_SUBJECTS.iter().any(|s| lower.contains(s)) {
+    if !text_report && !delayed_subject && !FAILURE_SUBJECTS.iter().any(|s| lower.starts_with(s)) {
         return None;
     }
     let outcome = if delayed_subject { Outcome::Delayed } else { Outcome::Failed };

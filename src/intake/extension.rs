@@ -45,6 +45,21 @@ pub fn requested(text: &str, today: Option<NaiveDate>) -> Option<Requested> {
         {
             duration = Some(d);
         }
+        if let Some(today) = today
+            && let Some((month, e)) = month_name_at(&chars, i)
+            && let Some((day, e)) = number_at(&chars, skip_spaces(&chars, e))
+            && let Some(date) = month_day(today, month, day)
+        {
+            let e = if chars
+                .get(e..e + 2)
+                .is_some_and(|s| matches!(s, ['s', 't'] | ['n', 'd'] | ['r', 'd'] | ['t', 'h']))
+            {
+                e + 2
+            } else {
+                e
+            };
+            return Some(Requested::Until { date, time: time_at(&chars, e) });
+        }
         if let Some(date) = weekday_at(&chars, i, today) {
             return Some(Requested::Until { date, time: time_at(&chars, i + 3) });
         }
@@ -129,6 +144,10 @@ fn date_at(chars: &[char], i: usize, today: Option<NaiveDate>) -> Option<(NaiveD
         }
         return month_day(today, first, d).map(|date| (date, e));
     }
+    // 20号 / 至20日: handled below; "25 Nov" / "25 November":
+    if let Some((month, e)) = month_name_at(chars, skip_spaces(chars, end)) {
+        return month_day(today, month, first).map(|date| (date, e));
+    }
     // 20号 / 至20日: a day of this month, or of the next one when past.
     if matches!(sep, '号' | '日') && first <= 31 && i > 0 && matches!(chars[i - 1], '至' | '到' | '前' | ' ' | '延')
     {
@@ -143,6 +162,35 @@ fn date_at(chars: &[char], i: usize, today: Option<NaiveDate>) -> Option<(NaiveD
         return Some((date, end + 1));
     }
     None
+}
+
+/// "Nov" / "November" (folded, so lowercase) at `i`: the month and where the name ends.
+fn month_name_at(chars: &[char], i: usize) -> Option<(u32, usize)> {
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let word: String = chars.get(i..)?.iter().take_while(|c| c.is_ascii_alphabetic()).collect();
+    if word.len() < 3 || (i > 0 && chars[i - 1].is_ascii_alphabetic()) {
+        return None;
+    }
+    let month =
+        MONTHS.iter().position(|m| word.starts_with(m) && (word.len() == 3 || full_month(m).starts_with(&word)))?;
+    Some((month as u32 + 1, i + word.len()))
+}
+
+fn full_month(abbr: &str) -> &'static str {
+    match abbr {
+        "jan" => "january",
+        "feb" => "february",
+        "mar" => "march",
+        "apr" => "april",
+        "may" => "may",
+        "jun" => "june",
+        "jul" => "july",
+        "aug" => "august",
+        "sep" => "september",
+        "oct" => "october",
+        "nov" => "november",
+        _ => "december",
+    }
 }
 
 /// A month and day without a year: the year that puts it nearest after
@@ -279,6 +327,10 @@ mod tests {
         assert_eq!(requested("申请延期至周五", today), until(2026, 11, 20, None));
         assert_eq!(requested("申请延期到下周一", today), until(2026, 11, 23, None));
         assert_eq!(requested("延期，11月20日", None), None);
+        assert_eq!(requested("Extend to Nov 25", today), until(2026, 11, 25, None));
+        assert_eq!(requested("Extension until 25 November, 3pm", today), until(2026, 11, 25, None));
+        assert_eq!(requested("Extension until November 25th 3pm", today), until(2026, 11, 25, Some((15, 0))));
+        assert_eq!(requested("Extension, the part is mandatory", today), None);
     }
 
     #[test]

@@ -48,6 +48,9 @@ const CONTACTED: &[&str] = &[
     "已联系到",
     "已联系",
     "已联络",
+    "已经联系客户",
+    "已经联系用户",
+    "已经联系",
     "已电话联系",
     "已与客户联系",
     "已和客户联系",
@@ -58,10 +61,32 @@ const CONTACTED: &[&str] = &[
     "已致电",
     "contacted",
 ];
-const RESULT: &[&str] =
-    &["处理结果", "已处理", "已解决", "已修复", "已修好", "已完成维修", "维修完成", "result", "resolved", "fixed"];
-const EXTENSION: &[&str] =
-    &["申请延期", "申请延时", "延期申请", "延期", "申请延长", "extension", "extend", "request extension"];
+const RESULT: &[&str] = &[
+    "处理结果",
+    "已处理",
+    "已解决",
+    "已经处理",
+    "已经解决",
+    "已修复",
+    "已修好",
+    "已完成维修",
+    "维修完成",
+    "result",
+    "resolved",
+    "fixed",
+];
+const EXTENSION: &[&str] = &[
+    "申请延期",
+    "申请延时",
+    "延期申请",
+    "延期",
+    "申请延长",
+    "延长",
+    "顺延",
+    "extension",
+    "extend",
+    "request extension",
+];
 const CLOSE: &[&str] = &["结案", "同意结案", "close", "closed"];
 const REOPEN: &[&str] = &["重新打开", "重开", "reopen", "reopened", "re-open"];
 
@@ -226,6 +251,7 @@ impl ReplySettings {
             ("negations", &self.negations),
             ("acknowledgements", &self.acknowledgements),
         ];
+        let builtin = ReplyWords::new(&ReplySettings::default());
         let mut seen: Vec<(String, String)> = Vec::new();
         for (name, words) in lists {
             for (i, w) in words.iter().enumerate() {
@@ -240,7 +266,6 @@ impl ReplySettings {
                 } else if name != "salutations" && name != "negations" && name != "acknowledgements" {
                     // An action word that is also a built-in of another
                     // action would make the reading depend on the order.
-                    let builtin = ReplyWords::new(&ReplySettings::default());
                     if let Some((_, action)) = builtin.actions.iter().find(|(b, _)| *b == folded)
                         && action.as_str() != name
                     {
@@ -301,6 +326,8 @@ const TRADITIONAL: &[(char, char)] = &[
     ('訪', '访'),
     ('複', '复'),
     ('覆', '复'),
+    ('經', '经'),
+    ('順', '顺'),
     ('復', '复'),
     ('動', '动'),
     ('郵', '邮'),
