@@ -25,6 +25,9 @@ pub enum Requested {
     Hours { hours: u32 },
 }
 
+/// Characters of the request's text that are read.
+const MAX_CHARS: usize = 4000;
+
 /// Longest duration read as a request: beyond it the number is something else.
 const MAX_DAYS: u32 = 366;
 
@@ -32,7 +35,9 @@ const MAX_DAYS: u32 = 366;
 /// places dates written without a year, day-of-month dates and weekdays;
 /// without it those are not read.
 pub fn requested(text: &str, today: Option<NaiveDate>) -> Option<Requested> {
-    let chars: Vec<char> = fold(text).chars().collect();
+    // A request is a sentence: the first few thousand characters hold it,
+    // and scanning stays cheap on a hostile one-line body.
+    let chars: Vec<char> = fold(text).chars().take(MAX_CHARS).collect();
     let mut duration = None;
     let mut i = 0;
     while i < chars.len() {
@@ -167,7 +172,7 @@ fn date_at(chars: &[char], i: usize, today: Option<NaiveDate>) -> Option<(NaiveD
 /// "Nov" / "November" (folded, so lowercase) at `i`: the month and where the name ends.
 fn month_name_at(chars: &[char], i: usize) -> Option<(u32, usize)> {
     const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-    let word: String = chars.get(i..)?.iter().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let word: String = chars.get(i..)?.iter().take(10).take_while(|c| c.is_ascii_alphabetic()).collect();
     if word.len() < 3 || (i > 0 && chars[i - 1].is_ascii_alphabetic()) {
         return None;
     }
@@ -281,6 +286,13 @@ fn duration_at(chars: &[char], i: usize) -> Option<Requested> {
     if chars.get(j) == Some(&'个') {
         j += 1;
     }
+    // "2 more working days", "3 additional days"
+    for filler in ["more ", "additional ", "extra ", "further "] {
+        let f: Vec<char> = filler.chars().collect();
+        if chars.get(j..j + f.len()) == Some(&f[..]) {
+            j += f.len();
+        }
+    }
     let rest: String = chars[j..].iter().take(14).collect();
     let days = |days: u32, working: bool| (days > 0 && days <= MAX_DAYS).then_some(Requested::Days { days, working });
     if ["工作日", "working day", "business day", "workday"].iter().any(|w| rest.starts_with(w)) {
@@ -340,6 +352,7 @@ mod tests {
         assert_eq!(requested("延期一周", None), Some(Requested::Days { days: 7, working: false }));
         assert_eq!(requested("延期十二天", None), Some(Requested::Days { days: 12, working: false }));
         assert_eq!(requested("延期48小时", None), Some(Requested::Hours { hours: 48 }));
+        assert_eq!(requested("need 2 more working days", None), Some(Requested::Days { days: 2, working: true }));
         assert_eq!(requested("Extension: 3 working days", None), Some(Requested::Days { days: 3, working: true }));
         assert_eq!(
             requested("申请延期3-5天", Some(day(2026, 11, 18))),
@@ -354,5 +367,7 @@ mod tests {
         assert_eq!(requested("延期处理的原因：配件未到货", today), None);
         assert_eq!(requested("申请延期 [TS-20261117-0003] 电话 138-1111-2222", today), None);
         assert_eq!(requested("申请延期半天", today), None);
+        let hostile = format!("{}{}{}", "november".repeat(50_000), "1".repeat(50_000), "十".repeat(50_000));
+        assert_eq!(requested(&hostile, today), None);
     }
 }

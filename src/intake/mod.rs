@@ -335,7 +335,10 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
 
     let reply_body = if bodies.plain.trim().is_empty() { &bodies.html } else { &bodies.plain };
     let words = ReplyWords::new(&settings.replies);
-    let reading = reply::read(reply_body, &words, mail_day(&message, settings));
+    // A date without a year falls near the day the mail was written, else
+    // near the ticket's day (its number carries it).
+    let today = mail_day(&message, settings).or_else(|| referenced_ticket.as_ref().and_then(ticket_day));
+    let reading = reply::read(reply_body, &words, today);
     let from_desk_or_station = settings.is_network_member(&parsed.from);
 
     // With a ticket, a station's or the desk's mail is a reply whatever it
@@ -414,6 +417,11 @@ fn machine_mail(message: &Message<'_>, parsed: &Parsed, settings: &Settings) -> 
         return Some(Machine::Auto(reason));
     }
     classify::has_null_return_path(message).then_some(Machine::NullReturnPath)
+}
+
+/// The day in a ticket number (TS-YYYYMMDD-NNNN).
+fn ticket_day(ticket: &TicketNo) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(ticket.as_str().get(3..11)?, "%Y%m%d").ok()
 }
 
 /// The local day the mail was written (its Date header, in the calendar's

@@ -39,6 +39,11 @@ const FOLLOWERS: &str =
 
 const OPEN_ENDED: usize = 5;
 
+/// Lines looked through for the first own line.
+const MAX_LEAD_LINES: usize = 200;
+/// Characters of that line read for the action (the whole line is kept).
+const MAX_LINE_CHARS: usize = 4000;
+
 /// Lead-ins some writers put before the content: not the action.
 const LEAD_INS: &[&str] = &["回复", "答复", "回覆", "答覆", "re"];
 
@@ -127,8 +132,9 @@ fn join(lines: &[&str]) -> String {
 /// The first line with content after greetings and lead-ins: its index, and
 /// its folded text from where the content starts.
 fn first_own_line(lines: &[&str], words: &ReplyWords) -> Option<(usize, String)> {
-    for (i, line) in lines.iter().enumerate() {
-        let folded: Vec<char> = fold(line.trim()).chars().collect();
+    // Greetings and blank lines take a few lines, not hundreds.
+    for (i, line) in lines.iter().enumerate().take(MAX_LEAD_LINES) {
+        let folded: Vec<char> = fold(line.trim()).chars().take(MAX_LINE_CHARS).collect();
         let rest = strip_lead_in(strip_salutation(&folded, words));
         if rest.iter().any(|c| c.is_alphanumeric()) && !is_addressee(rest, words) {
             return Some((i, rest.iter().collect()));
@@ -204,9 +210,14 @@ fn is_addressee(line: &[char], words: &ReplyWords) -> bool {
         && word_action(&name.iter().collect::<String>(), words).is_none()
 }
 
-/// Drops "回复：" / "Re:" and opening brackets or list marks before the content.
+/// Drops "回复：" / "Re:", opening brackets, list marks and list numbers
+/// ("1、", "2.", "一、", "(1)") before the content.
 fn strip_lead_in(line: &[char]) -> &[char] {
-    let line = skip_separators(line);
+    let mut line = skip_separators(line);
+    let digits = line.iter().take(3).take_while(|c| c.is_ascii_digit() || "一二三四五六七八九十".contains(**c)).count();
+    if (1..=2).contains(&digits) && line.get(digits).is_some_and(|c| "、.)）".contains(*c)) {
+        line = skip_separators(&line[digits + 1..]);
+    }
     for lead in LEAD_INS {
         let lead: Vec<char> = lead.chars().collect();
         if line.starts_with(&lead) {

@@ -72,6 +72,10 @@ fn lead_ins_are_not_the_action() {
     assert_eq!(action("【已处理】更换主板"), Action::Result);
     assert_eq!(action("Re: contacted the customer"), Action::Contacted);
     assert_eq!(action("回复"), Action::Update);
+    assert_eq!(action("1、已联系客户\n2、明天上门"), Action::Contacted);
+    assert_eq!(action("一、处理结果：已更换"), Action::Result);
+    assert_eq!(action("(1) 已解决"), Action::Result);
+    assert_eq!(action("3天后再上门"), Action::Update);
 }
 
 #[test]
