@@ -35,6 +35,9 @@ pub struct Settings {
     /// Report schedules, the assessment's categories, pre-report linking.
     #[serde(default)]
     pub reports: ReportSettings,
+    /// Words replies are read by, added to the built-in ones.
+    #[serde(default)]
+    pub replies: crate::intake::ReplySettings,
     /// The local `/metrics` and `/health` endpoint; none when absent.
     #[serde(default)]
     pub metrics: Option<MetricsSettings>,
@@ -485,6 +488,7 @@ impl Settings {
                 }
             }
         }
+        found.extend(self.replies.problems());
         if let Err(e) = self.reports.monthly_schedule() {
             found.push(("reports.monthly".into(), format!("{:?}: {e}", self.reports.monthly)));
         }

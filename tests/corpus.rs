@@ -1,5 +1,7 @@
 //! Golden corpus: every `tests/fixtures/corpus/NNN.eml` parses (with
-//! config/example.toml) to exactly the JSON in `NNN.json`.
+//! config/example.toml) to exactly the JSON in `NNN.json`. On a mismatch the
+//! actual JSON is written next to it as `NNN.failed` (as Stalwart's
+//! mail-parser does), so `diff NNN.json NNN.failed` shows it whole.
 //! `UPDATE_GOLDEN=1 cargo test --test corpus` rewrites the JSON files; review
 //! the diff by eye before committing.
 
@@ -7,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use complaintd::config::Settings;
 use complaintd::intake;
-use serde_json::Value;
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus")
@@ -18,21 +19,38 @@ fn settings() -> Settings {
     Settings::load(&path).expect("config/example.toml loads")
 }
 
-/// Lines of `pretty(expected)` and `pretty(actual)` that differ, marked - and +.
-fn diff(expected: &Value, actual: &Value) -> String {
-    let expected = serde_json::to_string_pretty(expected).unwrap_or_default();
-    let actual = serde_json::to_string_pretty(actual).unwrap_or_default();
-    let expected: Vec<&str> = expected.lines().collect();
-    let actual: Vec<&str> = actual.lines().collect();
-    let mut out = String::new();
-    for line in &expected {
-        if !actual.contains(line) {
-            out.push_str(&format!("  - {line}\n"));
+/// A line diff of `expected` and `actual` in order (longest common
+/// subsequence): removed lines marked -, added +, one line of context.
+fn diff(expected: &str, actual: &str) -> String {
+    let a: Vec<&str> = expected.lines().collect();
+    let b: Vec<&str> = actual.lines().collect();
+    // lcs[i][j]: length of the common subsequence of a[i..] and b[j..].
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
         }
     }
-    for line in &actual {
-        if !expected.contains(line) {
-            out.push_str(&format!("  + {line}\n"));
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            ops.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            ops.push(('-', a[i]));
+            i += 1;
+        } else {
+            ops.push(('+', b[j]));
+            j += 1;
+        }
+    }
+    let changed = |k: usize| ops.get(k).is_some_and(|(op, _)| *op != ' ');
+    let mut out = String::new();
+    for (k, (op, line)) in ops.iter().enumerate() {
+        if *op != ' ' || changed(k + 1) || (k > 0 && changed(k - 1)) {
+            out.push_str(&format!("  {op} {line}\n"));
         }
     }
     out
@@ -53,23 +71,25 @@ fn corpus_matches_golden_json() {
     let mut failures = Vec::new();
     for eml in &emls {
         let raw = std::fs::read(eml).expect("read fixture");
-        let actual = intake::parse(&raw, &settings).to_json();
+        let mut actual = serde_json::to_string_pretty(&intake::parse(&raw, &settings).to_json()).expect("json");
+        actual.push('\n');
         let golden = eml.with_extension("json");
+        let failed = eml.with_extension("failed");
         if update {
-            let mut text = serde_json::to_string_pretty(&actual).expect("json");
-            text.push('\n');
-            std::fs::write(&golden, text).expect("write golden");
+            std::fs::write(&golden, &actual).expect("write golden");
+            let _ = std::fs::remove_file(&failed);
             continue;
         }
-        let expected: Value = match std::fs::read_to_string(&golden) {
-            Ok(text) => serde_json::from_str(&text).expect("golden is JSON"),
-            Err(_) => {
-                failures.push(format!("{}: no golden file", eml.display()));
-                continue;
-            }
+        let Ok(expected) = std::fs::read_to_string(&golden) else {
+            std::fs::write(&failed, &actual).expect("write .failed");
+            failures.push(format!("{}: no golden file (actual in {})", eml.display(), failed.display()));
+            continue;
         };
-        if expected != actual {
-            failures.push(format!("{}:\n{}", eml.display(), diff(&expected, &actual)));
+        if expected == actual {
+            let _ = std::fs::remove_file(&failed);
+        } else {
+            std::fs::write(&failed, &actual).expect("write .failed");
+            failures.push(format!("{} (actual in {}):\n{}", eml.display(), failed.display(), diff(&expected, &actual)));
         }
     }
     assert!(failures.is_empty(), "{} of {} fixtures differ:\n{}", failures.len(), emls.len(), failures.join("\n"));

@@ -9,16 +9,25 @@ use crate::notify::{Notice, OutboxKey, TemplateName};
 use crate::store::{EventKind, Tx};
 
 impl Desk {
+    /// Auto-replies, read receipts and delay notices: never answered, never
+    /// a response (no clock stops); only recorded on the ticket as what they are.
     pub(super) async fn auto_reply(&self, tx: &mut Tx, incoming: Incoming<'_>) -> DeskResult<Disposition> {
         let msg = incoming.msg;
-        // Never answered and never a response; only noted on the ticket.
+        let (kind, what) = match msg.kind {
+            Kind::Receipt => (EventKind::Receipt, "receipt recorded"),
+            Kind::DelayNotice => (EventKind::DelayNotice, "delay notice recorded"),
+            _ => (EventKind::AutoReply, "auto-reply ignored"),
+        };
         if let Some(number) = &msg.ticket
             && tx.ticket(number).await?.is_some()
         {
-            let noted = self.event(number, EventKind::AutoReply).by(&msg.from).message(msg.message_id.as_deref());
+            let mut noted = self.event(number, kind).by(&msg.from).message(msg.message_id.as_deref());
+            if let Some(detail) = machine_detail(msg) {
+                noted = noted.detail(&detail);
+            }
             tx.add_event(noted).await?;
         }
-        Ok(Disposition::handled(msg.ticket.as_ref(), "auto-reply ignored"))
+        Ok(Disposition::handled(msg.ticket.as_ref(), what))
     }
 
     /// A bounce about a ticket means its station (or someone on it) could
@@ -34,9 +43,9 @@ impl Desk {
             return Ok(Disposition::handled(None, "bounce about no ticket"));
         };
         let event = self.event(&ticket.number, EventKind::Bounce).by(&msg.from).message(msg.message_id.as_deref());
-        tx.add_event(event.detail(&msg.reply_text)).await?;
+        let reason = machine_detail(msg).unwrap_or_else(|| first_line(&msg.reply_text).to_owned());
+        tx.add_event(event.detail(&reason)).await?;
         let station = self.station_of(&ticket);
-        let reason = first_line(&msg.reply_text).to_owned();
         let notice = Notice::new(TemplateName::Bounce, OutboxKey::once(&ticket.number, TemplateName::Bounce))
             .about(&ticket)
             .station(station.as_ref())
@@ -53,7 +62,7 @@ impl Desk {
         let msg = incoming.msg;
         if self.settings.is_network_member(&msg.from)
             && !self.is_own_mail(msg)
-            && !matches!(msg.kind, Kind::AutoReply | Kind::Bounce)
+            && !matches!(msg.kind, Kind::AutoReply | Kind::Bounce | Kind::Receipt | Kind::DelayNotice)
         {
             self.problem_reply(tx, incoming, TemplateName::Unreadable, &msg.problems).await?;
         }
@@ -82,4 +91,20 @@ impl Desk {
         self.send(tx, notice).await?;
         Ok(())
     }
+}
+
+/// What a machine's mail says, for the timeline and the handler: the failed
+/// recipient and the server's reason, or why it is automatic, or the receipt.
+fn machine_detail(msg: &crate::intake::Parsed) -> Option<String> {
+    if let Some(d) = &msg.delivery {
+        let parts: Vec<&str> =
+            [d.recipient.as_deref(), d.status.as_deref(), d.reason.as_deref()].into_iter().flatten().collect();
+        if !parts.is_empty() {
+            return Some(parts.join(" "));
+        }
+    }
+    if let Some(r) = &msg.receipt {
+        return serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_owned));
+    }
+    msg.auto_reason.as_ref().and_then(|r| serde_json::to_string(r).ok())
 }

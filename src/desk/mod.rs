@@ -112,7 +112,7 @@ impl Desk {
             Kind::Complaint => self.complaint(tx, msg).await,
             Kind::Reply => self.reply(tx, msg).await,
             Kind::PreReport => self.pre_report(tx, msg).await,
-            Kind::AutoReply => self.auto_reply(tx, msg).await,
+            Kind::AutoReply | Kind::Receipt | Kind::DelayNotice => self.auto_reply(tx, msg).await,
             Kind::Bounce => self.bounce(tx, msg).await,
             Kind::Unrecognized => self.unreadable(tx, msg, "unrecognized message").await,
         }

@@ -3,11 +3,12 @@
 //! mail it triggers: a station's reply is relayed to the handler, the
 //! handler's note reaches the station.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 
 use super::{Desk, DeskResult, Disposition, Incoming};
 use crate::calendar::BusinessDays;
 use crate::config::Station;
+use crate::intake::Requested;
 use crate::notify::compose::files_of;
 use crate::notify::context::action_words;
 use crate::notify::{KeyPrefix, Notice, OutboxKey, TemplateName};
@@ -75,6 +76,11 @@ impl Desk {
                 ticket.answered(now);
                 self.extend(tx, &mut ticket, station.as_ref(), incoming).await?
             }
+            Action::Update if msg.extension_needs_date && role == Role::Station => {
+                ticket.answered(now);
+                self.ask_for_date(tx, &ticket, station.as_ref(), incoming).await?;
+                "extension without a date: asked for one".to_owned()
+            }
             Action::Update => {
                 if role == Role::Station {
                     ticket.answered(now);
@@ -82,14 +88,20 @@ impl Desk {
                 "update".to_owned()
             }
             Action::Close => {
-                let valid = !first_line(&msg.reply_text).contains("无效");
+                let valid = msg.close_valid != Some(false);
                 self.close(tx, &mut ticket, valid, now).await?
             }
             Action::Reopen => self.reopen(tx, &mut ticket).await?,
         };
         self.save(tx, &ticket).await?;
         let event = self.event(number, EventKind::Reply(action)).by(&msg.from).message(msg.message_id.as_deref());
-        tx.add_event(event.detail(&msg.reply_text)).await?;
+        // The line the action was read from comes first: what `tickets show`
+        // prints, so a misreading is visible.
+        let detail = match &msg.action_line {
+            Some(line) => format!("{line}\n{}", msg.reply_text),
+            None => msg.reply_text.clone(),
+        };
+        tx.add_event(event.detail(&detail)).await?;
         let fill = |c: &mut crate::notify::MailContext| {
             c.reply.from = msg.from.clone();
             c.reply.action = action_words(action).to_owned();
@@ -139,7 +151,7 @@ impl Desk {
         if ticket.extension_cap.is_none() {
             return Ok("extension on an undispatched ticket".into());
         }
-        let requested = requested_time(&msg.reply_text, self.calendar.tz(), self.clock.now());
+        let requested = msg.requested.as_ref().map(|r| self.requested_until(r));
         let Err(refused) = ticket.extend(requested, false) else {
             return Ok("extension granted".into());
         };
@@ -155,6 +167,48 @@ impl Desk {
             .with(|c| c.reason = reason);
         self.send(tx, notice).await?;
         Ok("extension refused".into())
+    }
+
+    /// The instant an extension request asks for: a date alone means the
+    /// end of that day's work (18:00 local); working days count on the calendar.
+    fn requested_until(&self, requested: &Requested) -> DateTime<Utc> {
+        let now = self.clock.now();
+        let tz = self.calendar.tz();
+        match *requested {
+            Requested::Until { date, time } => {
+                let time = time.unwrap_or(NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default());
+                tz.from_local_datetime(&date.and_time(time)).earliest().map_or(now, |t| t.with_timezone(&Utc))
+            }
+            Requested::Days { days, working: true } => {
+                self.calendar.add_business_days(now, BusinessDays::from_half_days(days.saturating_mul(2)))
+            }
+            Requested::Days { days, working: false } => now + chrono::Duration::days(i64::from(days)),
+            Requested::Hours { hours } => now + chrono::Duration::hours(i64::from(hours)),
+        }
+    }
+
+    /// An extension asked for without a date or a duration is no extension:
+    /// the station is asked for the date it needs.
+    async fn ask_for_date(
+        &self,
+        tx: &mut Tx,
+        ticket: &Ticket,
+        station: Option<&Station>,
+        incoming: Incoming<'_>,
+    ) -> DeskResult<()> {
+        let msg = incoming.msg;
+        let to = station.map(|s| s.emails.clone()).unwrap_or_else(|| vec![msg.from.clone()]);
+        let key = OutboxKey::answer(&ticket.number, TemplateName::Refused, incoming.source());
+        let reason = "延期申请需写明延期到的日期或所需天数（例如：申请延期 2026-11-20，或 申请延期 3 个工作日），请补充后回复本邮件。";
+        let notice = Notice::new(TemplateName::Refused, key)
+            .about(ticket)
+            .station(station)
+            .to(to)
+            .cc(vec![ticket.handler.clone()])
+            .in_reply_to(msg.message_id.clone())
+            .with(|c| c.reason = reason.to_owned());
+        self.send(tx, notice).await?;
+        Ok(())
     }
 
     /// Why an extension was refused, in the words the station reads.
@@ -200,26 +254,4 @@ impl Desk {
 
 pub(super) fn first_line(text: &str) -> &str {
     text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
-}
-
-/// A date (and maybe a time) written in an extension request:
-/// `2026-11-20`, `2026/11/20 15:00`, `2026年11月20日`, `11月20日`. A date
-/// alone means the end of that working day.
-fn requested_time(text: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let line = first_line(text);
-    let digits = |s: &str| -> Vec<u32> {
-        s.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).filter_map(|p| p.parse().ok()).collect()
-    };
-    let nums = digits(line);
-    let local_now = now.with_timezone(&tz);
-    let (date, rest) = match nums.as_slice() {
-        [y, m, d, rest @ ..] if *y >= 2000 => (NaiveDate::from_ymd_opt(*y as i32, *m, *d)?, rest),
-        [m, d, rest @ ..] if line.contains('月') => (NaiveDate::from_ymd_opt(local_now.year(), *m, *d)?, rest),
-        _ => return None,
-    };
-    let time = match rest {
-        [h, min, ..] if *h < 24 && *min < 60 => NaiveTime::from_hms_opt(*h, *min, 0)?,
-        _ => NaiveTime::from_hms_opt(18, 0, 0)?,
-    };
-    tz.from_local_datetime(&date.and_time(time)).earliest().map(|t| t.with_timezone(&Utc))
 }

@@ -296,3 +296,36 @@ async fn a_pre_report_is_filed_for_the_stations_manager() {
     let ack = f.outbox().await.into_iter().find(|m| m.key.contains(":prereport_ack:")).expect("ack");
     assert_eq!(ack.recipients, [BJ01, "manager-north@hq.example.test"]);
 }
+
+#[tokio::test]
+async fn an_extension_without_a_date_is_no_extension_and_the_station_is_asked() {
+    let mut f = Fixture::new().await;
+    let number = f.complaint().await;
+    // Explaining a delay asks for nothing.
+    f.take(&reply(BJ01, Some("d0@s"), &number, "延期处理的原因：配件未到货")).await;
+    assert!(!f.ticket(&number).await.extended);
+    assert!(!f.keys().await.iter().any(|k| k.contains(":refused:")));
+    f.take(&reply(BJ01, Some("d1@s"), &number, "申请延期，配件未到货")).await;
+    let t = f.ticket(&number).await;
+    assert!(!t.extended, "nothing granted up to the cap with nobody deciding");
+    assert!(t.first_reply_at.is_some(), "it is the station's answer all the same");
+    let asked = f.outbox().await.into_iter().find(|m| m.key.contains(":refused:")).expect("asked for a date");
+    assert_eq!(asked.recipients, [BJ01, HANDLER]);
+}
+
+#[tokio::test]
+async fn a_read_receipt_is_recorded_and_stops_no_clock() {
+    let mut f = Fixture::new().await;
+    let number = f.complaint().await;
+    let receipt = format!(
+        "From: {BJ01}\r\nTo: {DESK}\r\nSubject: 已读: [{number}] 投诉转出\r\nMessage-ID: <rr1@s>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=disposition-notification; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n您发送的邮件已被阅读。\r\n\
+         --b\r\nContent-Type: message/disposition-notification\r\n\r\n\
+         Final-Recipient: rfc822; {BJ01}\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n--b--\r\n"
+    );
+    f.take(&receipt).await;
+    assert_eq!(f.ticket(&number).await.first_reply_at, None);
+    assert_eq!(f.events(&number).await.last().map(String::as_str), Some("receipt"));
+    assert!(!f.keys().await.iter().any(|k| k.contains(":relay:")), "a receipt is not relayed as a reply");
+}

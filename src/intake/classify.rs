@@ -1,27 +1,59 @@
 //! Machine-made mail: bounces, auto-replies, bulk and mailing-list mail.
 
 use mail_parser::{Message, MessagePart, MimeHeaders, PartType};
+use serde::Serialize;
 
 use crate::ticket::TicketNo;
 
 use super::text::{MAX_TEXT_BYTES, part_text};
+use super::words::fold;
 
-/// Out-of-office subject markers (compared lowercased).
-const AUTO_REPLY_SUBJECTS: &[&str] = &[
+/// Subject prefixes auto-responders write (compared folded, followed by a
+/// colon): Exchange/Outlook, Coremail, QQ Mail, 163, Foxmail, Lotus Notes.
+/// A loose word (休假, "auto") anywhere in a subject is not one.
+const AUTO_REPLY_PREFIXES: &[&str] = &[
     "自动回复",
-    "自動回覆",
     "自动答复",
+    "自动回覆",
+    "自动答覆",
+    "自动应答",
+    "自动响应",
+    "自動回覆",
     "自動回復",
-    "休假",
+    "自動答覆",
+    "自動答复",
+    "休假自动回复",
+    "外出自动回复",
     "不在办公室",
     "不在辦公室",
-    "out of office",
-    "out of the office",
     "automatic reply",
     "auto reply",
     "auto-reply",
     "autoreply",
-    "auto:",
+    "auto response",
+    "auto-response",
+    "autoresponse",
+    "out of office autoreply",
+    "out of office reply",
+    "out of office",
+    "out of the office",
+];
+
+/// Subject prefixes of read receipts (followed by a colon).
+const RECEIPT_PREFIXES: &[&str] = &[
+    "已读",
+    "已讀",
+    "已阅",
+    "已閱",
+    "已读回执",
+    "阅读回执",
+    "已讀回條",
+    "read",
+    "read receipt",
+    "return receipt",
+    "未读",
+    "未讀",
+    "not read",
 ];
 
 /// Local parts of the addresses mail systems send bounces from.
@@ -43,7 +75,8 @@ fn has_header(message: &Message<'_>, name: &str) -> bool {
     message.root_part().headers.iter().any(|h| h.name().eq_ignore_ascii_case(name))
 }
 
-/// A delivery-status report, or mail from a mailer daemon / postmaster.
+/// A delivery-status report, or mail from a mailer daemon / postmaster:
+/// its text is read as a delivery report even without a status part.
 pub fn is_bounce(message: &Message<'_>, from: &str) -> bool {
     let is_report = message.content_type().is_some_and(|ct| {
         ct.ctype().eq_ignore_ascii_case("multipart")
@@ -59,19 +92,95 @@ pub fn has_null_return_path(message: &Message<'_>) -> bool {
     raw_header_values(message, "Return-Path").iter().any(|v| v.trim() == "<>")
 }
 
-/// Auto-Submitted other than "no", X-Autoreply/X-Autorespond, Precedence:
-/// auto_reply, or an out-of-office subject.
-pub fn is_auto_reply(message: &Message<'_>, subject: &str) -> bool {
-    let auto_submitted =
-        raw_header_values(message, "Auto-Submitted").iter().any(|v| !v.trim().to_ascii_lowercase().starts_with("no"));
-    let precedence =
-        raw_header_values(message, "Precedence").iter().any(|v| v.trim().eq_ignore_ascii_case("auto_reply"));
-    let lower = subject.to_lowercase();
-    auto_submitted
-        || precedence
-        || has_header(message, "X-Autoreply")
-        || has_header(message, "X-Autorespond")
-        || AUTO_REPLY_SUBJECTS.iter().any(|s| lower.contains(s))
+/// Why a message is taken as automatic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "by", content = "value")]
+pub enum AutoReason {
+    /// RFC 3834 `Auto-Submitted` (its value).
+    AutoSubmitted(String),
+    /// `X-Autoreply`, `X-Autorespond`, `Precedence: auto_reply`,
+    /// `X-Auto-Response-Suppress` or Exchange's auto-response header (its name).
+    Header(String),
+    /// An auto-reply subject form (the prefix).
+    Subject(String),
+    /// An acknowledgement text without any header (the text found).
+    Acknowledgement(String),
+}
+
+/// Why `message` is an automatic reply, if it is one: its headers, or a
+/// subject that opens with an auto-reply form.
+pub fn auto_reply_reason(message: &Message<'_>, subject: &str) -> Option<AutoReason> {
+    if let Some(v) = raw_header_values(message, "Auto-Submitted")
+        .into_iter()
+        .find(|v| !v.trim().to_ascii_lowercase().starts_with("no"))
+    {
+        return Some(AutoReason::AutoSubmitted(v));
+    }
+    if raw_header_values(message, "Precedence").iter().any(|v| v.trim().eq_ignore_ascii_case("auto_reply")) {
+        return Some(AutoReason::Header("Precedence".into()));
+    }
+    for name in ["X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "X-MS-Exchange-Organization-AutoResponse"]
+    {
+        if has_header(message, name) {
+            return Some(AutoReason::Header(name.into()));
+        }
+    }
+    subject_prefix(subject, AUTO_REPLY_PREFIXES).map(AutoReason::Subject)
+}
+
+/// A read receipt: a disposition-notification report or part, or a subject
+/// that opens with a receipt form (已读:, Read:).
+pub fn is_read_receipt(message: &Message<'_>, subject: &str) -> bool {
+    let report = message.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct.attribute("report-type").is_some_and(|t| t.eq_ignore_ascii_case("disposition-notification"))
+    });
+    let part = message.parts.iter().any(|p| {
+        p.content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("message")
+                && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("disposition-notification"))
+        })
+    });
+    report || part || subject_prefix(subject, RECEIPT_PREFIXES).is_some()
+}
+
+/// A receipt that says the mail was deleted unread (MDN disposition
+/// "deleted", or 未读: / Not read:).
+pub fn is_not_read(message: &Message<'_>, subject: &str) -> bool {
+    let deleted = message.parts.iter().any(|p| {
+        p.content_type()
+            .is_some_and(|ct| ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("disposition-notification")))
+            && super::text::decoded_bytes(message, p).split(|b| *b == b'\n').any(|l| {
+                l.to_ascii_lowercase().starts_with(b"disposition:") && l.to_ascii_lowercase().ends_with(b"deleted")
+            })
+    });
+    deleted || subject_prefix(subject, &["未读", "未讀", "not read"]).is_some()
+}
+
+/// The form of `forms` that opens `subject` (after reply/forward prefixes
+/// and brackets), followed by a colon, a bracket or the end.
+fn subject_prefix(subject: &str, forms: &[&str]) -> Option<String> {
+    let folded = fold(subject);
+    let mut rest = folded.trim_start_matches(|c: char| c.is_whitespace() || "[【(（".contains(c));
+    for _ in 0..3 {
+        let before = rest;
+        for p in ["re", "fw", "fwd", "回复", "答复", "转发"] {
+            if let Some(after) = rest.strip_prefix(p)
+                && let Some(after) = after.trim_start().strip_prefix(':')
+            {
+                rest = after.trim_start();
+            }
+        }
+        if rest == before {
+            break;
+        }
+    }
+    let mut forms: Vec<&str> = forms.to_vec();
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.into_iter().find_map(|form| {
+        let after = rest.strip_prefix(form)?.trim_start();
+        (after.is_empty() || after.starts_with([':', ']', '】', ')', '）'])).then(|| form.to_owned())
+    })
 }
 
 /// Bulk or mailing-list mail.

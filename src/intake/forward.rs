@@ -4,7 +4,7 @@
 //! and attribution lines ("在 … 写道：", "On … wrote:").
 
 /// Labels that open a mail header block written into a body.
-const BLOCK_FROM: &[&str] = &["发件人", "寄件者", "寄件人", "from"];
+const BLOCK_FROM: &[&str] = &["发件人", "發件人", "寄件者", "寄件人", "发信人", "from"];
 /// Labels that follow the sender in such a block.
 const BLOCK_OTHER: &[&str] = &[
     "发送时间",
@@ -17,6 +17,8 @@ const BLOCK_OTHER: &[&str] = &[
     "寄件日期",
     "收件者",
     "主旨",
+    "傳送時間",
+    "副本",
     "sent",
     "date",
     "to",
@@ -24,19 +26,14 @@ const BLOCK_OTHER: &[&str] = &[
     "subject",
 ];
 /// Endings of attribution lines.
-const WROTE: &[&str] = &["写道：", "写道:", "寫道：", "寫道:", "wrote:"];
+const WROTE: &[&str] = &["写道：", "写道:", "寫道：", "寫道:", "写道", "寫道", "wrote:", "wrote"];
 
 /// Whether the history starts at `lines[i]`.
 pub fn history_starts_at(lines: &[&str], i: usize) -> bool {
     let Some(line) = lines.get(i).map(|l| l.trim()) else {
         return false;
     };
-    if is_separator(line) || ends_with_wrote(line) {
-        return true;
-    }
-    let next = lines.get(i + 1).map(|l| l.trim()).unwrap_or("");
-    // Gmail wraps a long "On …, X <x@y> wrote:" over two lines.
-    if (line.starts_with("On ") || line.starts_with('在')) && ends_with_wrote(next) {
+    if is_separator(line) || attribution_lines(lines, i) > 0 {
         return true;
     }
     header_label(line).is_some_and(|label| BLOCK_FROM.contains(&label.as_str()))
@@ -46,6 +43,21 @@ pub fn history_starts_at(lines: &[&str], i: usize) -> bool {
             .take(4)
             .filter_map(|l| header_label(l.trim()))
             .any(|label| BLOCK_OTHER.contains(&label.as_str()))
+}
+
+/// How many lines an attribution ("在 … 写道：", "On … wrote:") at
+/// `lines[i]` spans: 0 (none), 1, or 2 when a client wrapped it.
+pub fn attribution_lines(lines: &[&str], i: usize) -> usize {
+    let Some(line) = lines.get(i).map(|l| l.trim()) else {
+        return 0;
+    };
+    if ends_with_wrote(line) && line.chars().count() <= 200 {
+        return 1;
+    }
+    let next = lines.get(i + 1).map(|l| l.trim()).unwrap_or("");
+    // Gmail and 163 wrap a long "On …, X <x@y> wrote:" over two lines.
+    let opens = ["On ", "在", "At ", "於", "于"].iter().any(|w| line.starts_with(w));
+    if opens && ends_with_wrote(next) { 2 } else { 0 }
 }
 
 fn ends_with_wrote(line: &str) -> bool {
@@ -62,9 +74,13 @@ fn is_separator(line: &str) -> bool {
             || lower.contains("原始郵件")
             || lower.contains("转发邮件")
             || lower.contains("转发的邮件")
+            || lower.contains("轉寄郵件")
+            || lower.contains("original")
             || lower.contains("original message")
             || lower.contains("forwarded message")))
         || lower == "begin forwarded message:"
+        || line.starts_with("开始转发的邮件")
+        || line.starts_with("開始轉寄的郵件")
         || (line.len() >= 10 && line.chars().all(|c| c == '_'))
 }
 

@@ -4,10 +4,18 @@
 //! daemon and `complaintd parse` share this one path.
 
 mod classify;
+mod dsn;
+mod extension;
 mod form;
 mod forward;
 mod reply;
 mod text;
+mod words;
+
+pub use classify::AutoReason;
+pub use dsn::Delivery;
+pub use extension::Requested;
+pub use words::{ReplySettings, ReplyWords};
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
@@ -25,10 +33,15 @@ pub enum Kind {
     PreReport,
     /// A reply to a ticket.
     Reply,
-    /// An automatic reply (out of office and the like); never answered.
+    /// An automatic reply (out of office, an acknowledgement); never
+    /// answered, never a response (`auto_reason` says why it is one).
     AutoReply,
-    /// A delivery failure report.
+    /// A read receipt or a success notice (`receipt` says which); never a response.
+    Receipt,
+    /// A delivery failure report (`delivery`: the recipient and the reason).
     Bounce,
+    /// A delayed-delivery notice: the server keeps trying; alerts nobody.
+    DelayNotice,
     /// Anything else: bulk, lists, mail with neither a form nor a ticket.
     Unrecognized,
 }
@@ -41,15 +54,26 @@ impl Kind {
             Self::PreReport => "pre_report",
             Self::Reply => "reply",
             Self::AutoReply => "auto_reply",
+            Self::Receipt => "receipt",
             Self::Bounce => "bounce",
+            Self::DelayNotice => "delay_notice",
             Self::Unrecognized => "unrecognized",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Complaint, Self::PreReport, Self::Reply, Self::AutoReply, Self::Bounce, Self::Unrecognized]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::Complaint,
+            Self::PreReport,
+            Self::Reply,
+            Self::AutoReply,
+            Self::Receipt,
+            Self::Bounce,
+            Self::DelayNotice,
+            Self::Unrecognized,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -112,6 +136,18 @@ pub struct Fields {
     pub expected_resolution: Option<String>,
 }
 
+/// What a receipt says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Receipt {
+    /// The recipient opened the mail (MDN displayed, 已读).
+    Read,
+    /// The recipient deleted it unread, or the MDN says so (未读).
+    NotRead,
+    /// A delivery status notice of success.
+    Delivered,
+}
+
 /// An attachment of the message (or of a forwarded message inside it).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attachment {
@@ -141,6 +177,29 @@ pub struct Parsed {
     pub ticket: Option<TicketNo>,
     /// What a reply says it is.
     pub action: Option<Action>,
+    /// The reply's line the action was read from (its first own line after
+    /// greetings), as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_line: Option<String>,
+    /// What an extension asks for (local time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<Requested>,
+    /// The reply asks for an extension without a date or duration: read as
+    /// an update; the station is to be asked for the date it needs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub extension_needs_date: bool,
+    /// A close's verdict: valid, or invalid (无效).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_valid: Option<bool>,
+    /// Why an auto-reply is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auto_reason: Option<AutoReason>,
+    /// What a receipt says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
+    /// The recipient and reason of a bounce or delay notice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
     /// The form of a complaint or pre-report; empty for other kinds.
     pub fields: Fields,
     /// The station code the complaint goes to.
@@ -177,6 +236,13 @@ impl Parsed {
             subject: String::new(),
             ticket: None,
             action: None,
+            action_line: None,
+            requested: None,
+            extension_needs_date: false,
+            close_valid: None,
+            auto_reason: None,
+            receipt: None,
+            delivery: None,
             fields: Fields::default(),
             routed_to: None,
             attachments: Vec::new(),
@@ -210,8 +276,9 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
         .unwrap_or_default();
     let subject = subject(&message);
     let references = header_ids(&message);
+    // Some writers type the number in full-width characters (ＴＳ－…).
     let referenced_ticket =
-        references.iter().find_map(|id| TicketNo::find_in(id)).or_else(|| TicketNo::find_in(&subject));
+        references.iter().find_map(|id| TicketNo::find_in(id)).or_else(|| TicketNo::find_in(&half_width(&subject)));
 
     let mut attachments = Vec::new();
     let mut forwarded_texts = Vec::new();
@@ -225,6 +292,13 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
         subject,
         ticket: None,
         action: None,
+        action_line: None,
+        requested: None,
+        extension_needs_date: false,
+        close_valid: None,
+        auto_reason: None,
+        receipt: None,
+        delivery: None,
         fields: Fields::default(),
         routed_to: None,
         attachments,
@@ -241,21 +315,48 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
             .collect(),
     };
 
-    if classify::is_bounce(&message, &parsed.from) {
-        parsed.kind = Kind::Bounce;
-        parsed.ticket = classify::bounce_ticket(&message).or(referenced_ticket);
-        parsed.attachments.clear();
-        return parsed;
+    let from_call_center = settings.is_call_center(&parsed.from);
+    // A call-center form is a complaint whatever its subject or automatic
+    // headers say (a CRM sets Auto-Submitted; a subject may say 休假).
+    if from_call_center
+        && referenced_ticket.is_none()
+        && let Some(raw_form) =
+            Some(form::read_form(&form_text(&bodies, &forwarded_texts))).filter(form::RawForm::is_form)
+    {
+        let reading = form::read_fields(&raw_form, false, None, settings);
+        if !reading.problems.iter().any(|p| p.starts_with("missing required field")) {
+            read_form_into(&mut parsed, &message, raw_form, settings);
+            return parsed;
+        }
     }
-    if classify::is_auto_reply(&message, &parsed.subject) {
-        parsed.kind = Kind::AutoReply;
-        parsed.ticket = referenced_ticket;
-        return parsed;
-    }
-    if classify::has_null_return_path(&message) {
-        parsed.kind = Kind::Bounce;
-        parsed.ticket = classify::bounce_ticket(&message).or(referenced_ticket);
+    if let Some(machine) = machine_mail(&message, &parsed, settings) {
+        parsed.ticket = classify::bounce_ticket(&message).or(referenced_ticket.clone());
         parsed.attachments.clear();
+        match machine {
+            Machine::Report(dsn::Outcome::Failed, delivery) => {
+                parsed.kind = Kind::Bounce;
+                parsed.delivery = Some(delivery).filter(|d| *d != Delivery::default());
+            }
+            Machine::Report(dsn::Outcome::Delayed, delivery) => {
+                parsed.kind = Kind::DelayNotice;
+                parsed.delivery = Some(delivery);
+            }
+            Machine::Report(dsn::Outcome::Delivered, delivery) => {
+                parsed.kind = Kind::Receipt;
+                parsed.receipt = Some(Receipt::Delivered);
+                parsed.delivery = Some(delivery);
+            }
+            Machine::Receipt(receipt) => {
+                parsed.kind = Kind::Receipt;
+                parsed.receipt = Some(receipt);
+            }
+            Machine::Auto(reason) => {
+                parsed.kind = Kind::AutoReply;
+                parsed.auto_reason = Some(reason);
+                parsed.ticket = referenced_ticket;
+            }
+            Machine::NullReturnPath => parsed.kind = Kind::Bounce,
+        }
         return parsed;
     }
     if classify::is_bulk(&message) && referenced_ticket.is_none() {
@@ -264,45 +365,103 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
     }
 
     let reply_body = if bodies.plain.trim().is_empty() { &bodies.html } else { &bodies.plain };
-    let own_text = reply::own_text(reply_body);
+    let words = ReplyWords::new(&settings.replies);
+    // A date without a year falls near the day the mail was written, else
+    // near the ticket's day (its number carries it).
+    let today = mail_day(&message, settings).or_else(|| referenced_ticket.as_ref().and_then(ticket_day));
+    let reading = reply::read(reply_body, &words, today);
     let from_desk_or_station = settings.is_network_member(&parsed.from);
 
     // With a ticket, a station's or the desk's mail is a reply whatever it
     // quotes; anyone else's counts as a new form only if its own text has one.
     let form_text = match &referenced_ticket {
         Some(_) if from_desk_or_station => None,
-        Some(_) => Some(own_text.clone()),
+        Some(_) => Some(reading.own_text.clone()),
         None => Some(form_text(&bodies, &forwarded_texts)),
     };
     let raw_form = form_text.map(|t| form::read_form(&t)).filter(form::RawForm::is_form);
 
     match (raw_form, referenced_ticket) {
-        (Some(raw_form), _) => {
-            let pre_report = is_pre_report(&message, &parsed.subject, settings);
-            parsed.kind = if pre_report { Kind::PreReport } else { Kind::Complaint };
-            let sender_station = settings.station_by_address(&parsed.from);
-            let reading = form::read_fields(&raw_form, pre_report, sender_station, settings);
-            parsed.fields = reading.fields;
-            parsed.routed_to = reading.routed_to;
-            parsed.problems = reading.problems;
-            let max = settings.mailbox.max_attachment_bytes;
-            for a in parsed.attachments.iter().filter(|a| a.size as u64 > max) {
-                parsed
-                    .problems
-                    .push(format!("attachment {} is {} bytes, over the limit of {max} bytes", a.filename, a.size));
-            }
+        (Some(raw_form), _) => read_form_into(&mut parsed, &message, raw_form, settings),
+        (None, Some(ticket)) if reply::is_acknowledgement(&reading, &words) => {
+            // "您的来信已收到…" with no RFC 3834 header: a machine, not the station.
+            parsed.kind = Kind::AutoReply;
+            parsed.auto_reason = Some(AutoReason::Acknowledgement(
+                reading.action_line.clone().unwrap_or_else(|| reading.own_text.clone()),
+            ));
+            parsed.ticket = Some(ticket);
         }
         (None, Some(ticket)) => {
             parsed.kind = Kind::Reply;
-            parsed.action = Some(reply::action(&own_text));
+            parsed.action = Some(reading.action);
+            parsed.action_line = reading.action_line;
+            parsed.requested = reading.requested;
+            parsed.extension_needs_date = reading.extension_undated;
+            parsed.close_valid = reading.close_valid;
             parsed.ticket = Some(ticket);
-            parsed.reply_text = own_text;
+            parsed.reply_text = reading.own_text;
         }
         (None, None) => {
             parsed.problems.push("no complaint form and no ticket number".to_owned());
         }
     }
     parsed
+}
+
+/// Fills in a complaint or pre-report from its form.
+fn read_form_into(parsed: &mut Parsed, message: &Message<'_>, raw_form: form::RawForm, settings: &Settings) {
+    let pre_report = is_pre_report(message, &parsed.subject, settings);
+    parsed.kind = if pre_report { Kind::PreReport } else { Kind::Complaint };
+    let sender_station = settings.station_by_address(&parsed.from);
+    let reading = form::read_fields(&raw_form, pre_report, sender_station, settings);
+    parsed.fields = reading.fields;
+    parsed.routed_to = reading.routed_to;
+    parsed.problems = reading.problems;
+    let max = settings.mailbox.max_attachment_bytes;
+    for a in parsed.attachments.iter().filter(|a| a.size as u64 > max) {
+        parsed.problems.push(format!("attachment {} is {} bytes, over the limit of {max} bytes", a.filename, a.size));
+    }
+}
+
+/// What a machine sent, when a machine sent it.
+enum Machine {
+    Report(dsn::Outcome, Delivery),
+    Receipt(Receipt),
+    Auto(AutoReason),
+    NullReturnPath,
+}
+
+/// Delivery reports first (they carry Auto-Submitted too), then read
+/// receipts, then auto-replies by header or subject form.
+fn machine_mail(message: &Message<'_>, parsed: &Parsed, settings: &Settings) -> Option<Machine> {
+    let text_report = classify::is_bounce(message, &parsed.from);
+    let ours = |a: &str| settings.is_call_center(a) || a.eq_ignore_ascii_case(&settings.desk.dispatch_address);
+    if let Some((outcome, mut delivery)) = dsn::report(message, &parsed.subject, text_report, &ours) {
+        delivery.recipient = delivery.recipient.filter(|r| !r.is_empty());
+        return Some(Machine::Report(outcome, delivery));
+    }
+    if classify::is_read_receipt(message, &parsed.subject) {
+        let not_read = classify::is_not_read(message, &parsed.subject);
+        return Some(Machine::Receipt(if not_read { Receipt::NotRead } else { Receipt::Read }));
+    }
+    if let Some(reason) = classify::auto_reply_reason(message, &parsed.subject) {
+        return Some(Machine::Auto(reason));
+    }
+    classify::has_null_return_path(message).then_some(Machine::NullReturnPath)
+}
+
+/// The day in a ticket number (TS-YYYYMMDD-NNNN).
+fn ticket_day(ticket: &TicketNo) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(ticket.as_str().get(3..11)?, "%Y%m%d").ok()
+}
+
+/// The local day the mail was written (its Date header, in the calendar's
+/// zone): where a date without a year in a reply falls.
+fn mail_day(message: &Message<'_>, settings: &Settings) -> Option<chrono::NaiveDate> {
+    let date = message.date()?;
+    let utc = chrono::DateTime::from_timestamp(date.to_timestamp(), 0)?;
+    let tz: chrono_tz::Tz = settings.calendar.timezone.parse().ok()?;
+    Some(utc.with_timezone(&tz).date_naive())
 }
 
 /// The text bodies of one message: text/plain parts, and HTML parts rendered.
@@ -425,6 +584,16 @@ fn subject(message: &Message<'_>) -> String {
     decoded.to_owned()
 }
 
+/// Full-width ASCII (U+FF01–FF5E) as ASCII.
+fn half_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
 /// Message-IDs from In-Reply-To, then References newest first; no brackets,
 /// no duplicates.
 fn header_ids(message: &Message<'_>) -> Vec<String> {
@@ -466,132 +635,4 @@ fn is_pre_report(message: &Message<'_>, subject: &str, settings: &Settings) -> b
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::*;
-
-    fn settings() -> Settings {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
-        Settings::load(&path).expect("example config")
-    }
-
-    fn fixture(n: u32) -> Vec<u8> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/corpus/{n:03}.eml"));
-        std::fs::read(path).expect("fixture")
-    }
-
-    #[test]
-    fn reply_text_is_the_replys_own_text() {
-        let settings = settings();
-        let foxmail = parse(&fixture(35), &settings);
-        assert_eq!(foxmail.reply_text, "处理结果：已更换主板，客户确认正常。\n费用全免。");
-        let qq_html = parse(&fixture(41), &settings);
-        assert_eq!(qq_html.reply_text, "已联系用户，今天下午上门处理漏水。\n\n成都武侯服务站");
-        let thunderbird_html = parse(&fixture(59), &settings);
-        assert_eq!(thunderbird_html.reply_text, "已解决：已更换工程师重新上门并道歉。");
-        let gmail = parse(&fixture(44), &settings);
-        assert_eq!(gmail.reply_text, "Contacted the customer, laptop will be returned on Friday.");
-    }
-
-    #[test]
-    fn references_are_newest_first_without_brackets() {
-        let parsed = parse(&fixture(39), &settings());
-        assert_eq!(
-            parsed.references,
-            [
-                "TS-20261117-0003.result.m4n5b6@hq.example.test",
-                "reply.035@stations.example.test",
-                "TS-20261117-0003.forward.k3j9x2@hq.example.test",
-            ]
-        );
-    }
-
-    #[test]
-    fn attachments_keep_their_bytes() {
-        let parsed = parse(&fixture(21), &settings());
-        assert_eq!(parsed.attachments.len(), 1);
-        assert!(parsed.attachments[0].data.starts_with(b"\xff\xd8\xff\xe0JFIF"));
-        assert_eq!(parsed.attachments[0].size, parsed.attachments[0].data.len());
-    }
-
-    #[test]
-    fn json_has_exactly_the_contract_keys() {
-        let json = parse(&fixture(4), &settings()).to_json();
-        let mut keys: Vec<&str> = json.as_object().expect("object").keys().map(String::as_str).collect();
-        keys.sort_unstable();
-        assert_eq!(
-            keys,
-            [
-                "action",
-                "attachments",
-                "fields",
-                "from",
-                "kind",
-                "message_id",
-                "problems",
-                "routed_to",
-                "subject",
-                "ticket"
-            ]
-        );
-    }
-
-    /// Deterministic pseudo-random bytes, so a failure reproduces.
-    fn noise(seed: u64, len: usize) -> Vec<u8> {
-        let mut state = seed;
-        (0..len)
-            .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                (state >> 33) as u8
-            })
-            .collect()
-    }
-
-    /// Calls the parser without its panic guard, so a panic fails the test.
-    fn parse_unguarded(raw: &[u8], settings: &Settings) {
-        let parsed = parse_message(raw, settings);
-        assert!(parsed.reply_text.len() <= text::MAX_TEXT_BYTES * 2);
-    }
-
-    #[test]
-    fn garbage_truncated_and_huge_inputs_do_not_panic() {
-        let settings = settings();
-        for seed in 0..200 {
-            parse_unguarded(&noise(seed, (seed as usize * 37) % 3000), &settings);
-        }
-        for n in [4, 8, 11, 12, 21, 22, 41, 48, 49] {
-            let raw = fixture(n);
-            for cut in (0..raw.len()).step_by(7) {
-                parse_unguarded(&raw[..cut], &settings);
-            }
-        }
-
-        let mut deep = String::new();
-        for i in 0..2000 {
-            deep.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
-        }
-        parse_unguarded(deep.as_bytes(), &settings);
-
-        let mut nested = "Subject: x\r\n\r\n紧急程度：一般\r\n".as_bytes().to_vec();
-        for _ in 0..50 {
-            let mut outer = b"Content-Type: message/rfc822\r\n\r\n".to_vec();
-            outer.extend_from_slice(&nested);
-            nested = outer;
-        }
-        parse_unguarded(&nested, &settings);
-
-        let mut huge = b"Content-Type: text/html\r\n\r\n".to_vec();
-        huge.extend("<style><tr><td>紧急程度<td>".repeat(200_000).as_bytes());
-        huge.extend("<".repeat(1_000_000).as_bytes());
-        parse_unguarded(&huge, &settings);
-
-        let mut lines = b"Subject: Re: [TS-20261116-0001]\r\n\r\n".to_vec();
-        lines.extend("投诉内容：".repeat(1_000_000).as_bytes());
-        lines.extend("\n>".repeat(500_000).as_bytes());
-        lines.extend("发件人: x\n".repeat(100_000).as_bytes());
-        parse_unguarded(&lines, &settings);
-        parse_unguarded(&[], &settings);
-        parse_unguarded(b"\r\n\r\n", &settings);
-    }
-}
+mod tests;

@@ -127,10 +127,30 @@ pub fn html_to_text(html: &str) -> String {
             rest = skip_element(rest, &name);
             continue;
         }
-        out.tag(&name, closing);
+        out.tag(&name, closing, is_quote_container(tag));
     }
     out.text(rest);
     out.finish()
+}
+
+/// Class and id markers of the elements clients wrap quoted history in:
+/// Gmail's `gmail_quote`, QQ Mail's origin-mail container, Yahoo's, 163's
+/// reply content.
+const QUOTE_MARKERS: &[&str] = &[
+    "gmail_quote",
+    "xm_compose_origin_mail",
+    "qqmail_origin",
+    "yahoo_quoted",
+    "isreplycontent",
+    "isforwardcontent",
+    "mail_quote",
+    "protonmail_quote",
+];
+
+/// Whether a start tag's attributes mark quoted history.
+fn is_quote_container(tag: &str) -> bool {
+    let lower = tag.to_ascii_lowercase();
+    (lower.contains("class") || lower.contains("id")) && QUOTE_MARKERS.iter().any(|m| lower.contains(m))
 }
 
 /// Skips to just after `</name>` (case-insensitively), or to the end.
@@ -161,6 +181,8 @@ struct Renderer {
     /// Open `<blockquote>` elements: their lines are written "> …", so
     /// quoted history in HTML reads like quoted history in plain text.
     quote_depth: usize,
+    /// Open `<div>`s, each whether it holds quoted history.
+    divs: Vec<bool>,
 }
 
 impl Renderer {
@@ -202,8 +224,32 @@ impl Renderer {
         }
     }
 
-    fn tag(&mut self, name: &str, closing: bool) {
+    fn tag(&mut self, name: &str, closing: bool, quote_container: bool) {
         match (name, closing) {
+            // QQ Mail puts the mail replied to in <includetail>.
+            ("includetail", false) => {
+                self.newline();
+                self.quote_depth += 1;
+            }
+            ("includetail", true) => {
+                self.newline();
+                self.quote_depth = self.quote_depth.saturating_sub(1);
+            }
+            ("div", false) => {
+                self.newline();
+                if self.divs.len() < 1000 {
+                    self.divs.push(quote_container);
+                }
+                if quote_container {
+                    self.quote_depth += 1;
+                }
+            }
+            ("div", true) => {
+                self.newline();
+                if self.divs.pop() == Some(true) {
+                    self.quote_depth = self.quote_depth.saturating_sub(1);
+                }
+            }
             ("br", _) => {
                 let sink = self.sink();
                 while sink.ends_with(' ') {

@@ -48,19 +48,23 @@ pub enum MailKind {
     PreReport,
     Reply,
     AutoReply,
+    Receipt,
     Bounce,
+    DelayNotice,
     Unrecognized,
     /// Over `mailbox.max_message_bytes`: read by its header only.
     Oversized,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 7] = [
+    pub const ALL: [MailKind; 9] = [
         Self::Complaint,
         Self::PreReport,
         Self::Reply,
         Self::AutoReply,
+        Self::Receipt,
         Self::Bounce,
+        Self::DelayNotice,
         Self::Unrecognized,
         Self::Oversized,
     ];
@@ -71,7 +75,9 @@ impl MailKind {
             Self::PreReport => "pre_report",
             Self::Reply => "reply",
             Self::AutoReply => "auto_reply",
+            Self::Receipt => "receipt",
             Self::Bounce => "bounce",
+            Self::DelayNotice => "delay_notice",
             Self::Unrecognized => "unrecognized",
             Self::Oversized => "oversized",
         }

@@ -37,6 +37,10 @@ pub enum EventKind {
     Operator(OperatorVerb),
     /// An automatic reply; never a response.
     AutoReply,
+    /// A read receipt or a delivery notice of success; never a response.
+    Receipt,
+    /// A delayed-delivery notice: the server keeps trying; alerts nobody.
+    DelayNotice,
     /// A mail about the ticket bounced.
     Bounce,
 }
@@ -80,6 +84,8 @@ impl fmt::Display for EventKind {
             Self::Alert(key) => write!(f, "alert:{key}"),
             Self::Operator(verb) => write!(f, "operator:{}", verb.as_str()),
             Self::AutoReply => f.write_str("auto_reply"),
+            Self::Receipt => f.write_str("receipt"),
+            Self::DelayNotice => f.write_str("delay_notice"),
             Self::Bounce => f.write_str("bounce"),
         }
     }
@@ -106,6 +112,8 @@ impl EventKind {
             "repeat" => Self::Repeat,
             "refused" => Self::Refused,
             "auto_reply" => Self::AutoReply,
+            "receipt" => Self::Receipt,
+            "delay_notice" => Self::DelayNotice,
             "bounce" => Self::Bounce,
             _ => return None,
         })
