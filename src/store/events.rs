@@ -39,6 +39,8 @@ pub enum EventKind {
     AutoReply,
     /// A mail about the ticket bounced.
     Bounce,
+    /// New holiday data moved its deadlines (the detail says old -> new, and why).
+    Rescheduled,
 }
 
 /// The operator's actions, as the timeline names them.
@@ -81,6 +83,7 @@ impl fmt::Display for EventKind {
             Self::Operator(verb) => write!(f, "operator:{}", verb.as_str()),
             Self::AutoReply => f.write_str("auto_reply"),
             Self::Bounce => f.write_str("bounce"),
+            Self::Rescheduled => f.write_str("rescheduled"),
         }
     }
 }
@@ -107,6 +110,7 @@ impl EventKind {
             "refused" => Self::Refused,
             "auto_reply" => Self::AutoReply,
             "bounce" => Self::Bounce,
+            "rescheduled" => Self::Rescheduled,
             _ => return None,
         })
     }
@@ -221,6 +225,7 @@ mod tests {
             EventKind::Alert("reply.reminder.1".into()),
             EventKind::Operator(OperatorVerb::Extension),
             EventKind::AutoReply,
+            EventKind::Rescheduled,
         ];
         for kind in kinds {
             assert_eq!(EventKind::parse(&kind.to_string()), Some(kind.clone()));
