@@ -2,6 +2,7 @@
 //! IMAP with IDLE, Postfix over SMTP, SQLite or PostgreSQL
 //! (`COMPLAINTD_TEST_DB=postgres`). No mocks.
 
+mod calendar;
 mod faults;
 mod helpers;
 mod hostile;
