@@ -61,7 +61,18 @@ impl App {
             Some(m) => Some(TcpListener::bind(m.listen).await.with_context(|| format!("metrics.listen {}", m.listen))?),
             None => None,
         };
-        let desk = Arc::new(crate::setup::desk(settings, clock)?);
+        let desk = crate::setup::desk(settings, clock)?;
+        // Before any worker: deadlines that new holiday data moved are
+        // repaired, and the sweep plans from them.
+        let repair = desk.repair_deadlines(&store).await.context("repairing deadlines")?;
+        if !repair.rescheduled.is_empty() {
+            info!(
+                years = ?repair.changed_years,
+                tickets = repair.rescheduled.len(),
+                "calendar: holiday data changed; deadlines recomputed"
+            );
+        }
+        let desk = Arc::new(desk);
         Ok(Self {
             desk,
             store,

@@ -15,6 +15,7 @@
 mod business_days;
 mod fingerprint;
 pub mod import;
+mod station;
 pub mod statutory;
 
 use std::collections::BTreeSet;
@@ -25,6 +26,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 pub use business_days::{BadBusinessDays, BusinessDays};
+pub use station::StationCalendarSettings;
 
 /// The `[calendar]` section of the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +89,8 @@ pub enum CalendarError {
     Weekday(String),
     #[error("calendar.working_hours: {period:?}: {reason}")]
     Period { period: String, reason: String },
+    #[error("calendar.extra_holidays: {entry:?}: {reason}")]
+    ExtraHoliday { entry: String, reason: String },
     #[error("calendar: no working time in the week (working_days or working_hours is empty)")]
     NoWorkingTime,
     /// The I/O error is in the message, not a `source`: `{:#}` would say it twice.
@@ -160,11 +164,7 @@ impl Calendar {
         resolve: impl Fn(&Path) -> PathBuf,
     ) -> Result<Self, CalendarError> {
         let tz = settings.timezone.parse::<Tz>().map_err(|_| CalendarError::Timezone(settings.timezone.clone()))?;
-        let mut weekly = [false; 7];
-        for name in &settings.working_days {
-            let day: Weekday = name.trim().parse().map_err(|_| CalendarError::Weekday(name.clone()))?;
-            weekly[day.num_days_from_monday() as usize] = true;
-        }
+        let weekly = parse_weekdays(&settings.working_days)?;
         let periods = parse_periods(&settings.working_hours)?;
         // Without this every search for working time would run to its cap.
         if !weekly.contains(&true) || periods.is_empty() {
@@ -214,6 +214,12 @@ impl Calendar {
     /// once the notice is added.
     pub fn is_provisional(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
         self.years_between(a, b).any(|year| self.year_status(year) != YearStatus::Official)
+    }
+
+    /// The years from `a` to `b` (either order) without an official
+    /// arrangement, in order: what a caveat on those deadlines names.
+    pub fn provisional_years(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> Vec<i32> {
+        self.years_between(a, b).filter(|year| self.year_status(*year) != YearStatus::Official).collect()
     }
 
     /// The local years from `a` to `b` (either order): those whose holiday
@@ -468,6 +474,16 @@ impl Calendar {
             }
         }
     }
+}
+
+/// Which weekdays, Monday first, the names `MON`..`SUN` make working days.
+fn parse_weekdays(names: &[String]) -> Result<[bool; 7], CalendarError> {
+    let mut weekly = [false; 7];
+    for name in names {
+        let day: Weekday = name.trim().parse().map_err(|_| CalendarError::Weekday(name.clone()))?;
+        weekly[day.num_days_from_monday() as usize] = true;
+    }
+    Ok(weekly)
 }
 
 /// Parses `HH:MM-HH:MM` periods, which must be in order and not overlap.

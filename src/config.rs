@@ -7,7 +7,7 @@ use std::str::FromStr as _;
 
 use serde::Deserialize;
 
-use crate::calendar::CalendarSettings;
+use crate::calendar::{CalendarSettings, StationCalendarSettings};
 use crate::deadline::DeadlinePolicy;
 
 /// Everything the daemon and the CLI need, as written in the config file.
@@ -248,6 +248,10 @@ pub struct Station {
     pub regions: Vec<String>,
     /// Its regional service manager (区域服务经理).
     pub manager: String,
+    /// Its own working days, hours and local holidays on top of the desk's
+    /// calendar; its deadlines and alerts count on it.
+    #[serde(default)]
+    pub calendar: Option<StationCalendarSettings>,
 }
 
 /// Reports (PRODUCT.md §11) and how complaints are linked to pre-reports (§8).
@@ -260,6 +264,11 @@ pub struct ReportSettings {
     pub monthly: String,
     /// When each regional manager gets the digest of open and overdue tickets.
     pub weekly: String,
+    /// A monthly fire on a non-working day goes at the next working period
+    /// instead (on by default: 09:00 on New Year's Day reaches nobody).
+    pub monthly_on_working_day: bool,
+    /// The same for the weekly digest (off by default).
+    pub weekly_on_working_day: bool,
     /// A complaint links to a pre-report of the same station and service
     /// order or phone filed at most this many days before.
     pub link_days: u32,
@@ -278,6 +287,8 @@ impl Default for ReportSettings {
         Self {
             monthly: "0 0 9 1 * *".into(),
             weekly: "0 0 9 * * Mon".into(),
+            monthly_on_working_day: true,
+            weekly_on_working_day: false,
             link_days: 30,
             counted_categories: words(&["服务质量", "维修质量", "维修周期", "内部投诉"]),
             excluded_categories: words(&["呼叫中心"]),

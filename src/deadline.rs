@@ -186,6 +186,14 @@ pub fn next_due(ticket: &Ticket) -> Option<(Milestone, DateTime<Utc>)> {
     ticket.owed().into_iter().filter_map(|m| Some((m, ticket.due(m)?))).min_by_key(|(_, due)| *due)
 }
 
+/// The latest deadline `ticket` still owes (for the reply, its escalation
+/// point): how far its counting reaches.
+pub fn last_owed(ticket: &Ticket) -> Option<DateTime<Utc>> {
+    let owed = ticket.owed();
+    let escalation = if owed.contains(&Milestone::Reply) { ticket.escalate_at } else { None };
+    owed.into_iter().filter_map(|m| ticket.due(m)).chain(escalation).max()
+}
+
 /// The deadlines of a complaint dispatched at `start`.
 pub fn compute(cal: &Calendar, policy: &DeadlinePolicy, start: DateTime<Utc>, urgency: Urgency) -> Deadlines {
     let starts_at = cal.next_working_instant(start);

@@ -28,7 +28,7 @@ pub fn load_parts(settings: &Settings) -> anyhow::Result<(Calendar, Templates)> 
 pub fn desk(settings: Settings, clock: Clock) -> anyhow::Result<Desk> {
     let (calendar, templates) = load_parts(&settings)?;
     let notify = Notifier::new(&settings, templates, calendar.tz())?;
-    Ok(Desk::new(settings, calendar, notify, clock))
+    Desk::new(settings, calendar, notify, clock)
 }
 
 /// Opens (and migrates) the database the settings name.

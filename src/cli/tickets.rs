@@ -137,6 +137,7 @@ impl Console {
         let timeline = self.timeline(number).await?;
         let deadlines = self.deadline_lines(&ticket);
         let alerts = self.planned_alerts(&ticket);
+        let provisional = self.desk.provisional_years(&ticket);
         if json {
             let j = |t: Option<DateTime<Utc>>| t.map(|t| self.rfc3339(t));
             let out = json!({
@@ -160,6 +161,8 @@ impl Console {
                 "linked_to": ticket.linked_to,
                 "repeats": ticket.repeats,
                 "deadlines": deadlines.iter().map(|d| d.to_json(self)).collect::<Vec<_>>(),
+                "provisional": !provisional.is_empty(),
+                "provisional_years": provisional,
                 "alerts": alerts.iter().map(|(key, level, at)| json!({
                     "key": key, "level": level, "send_at": self.rfc3339(*at),
                 })).collect::<Vec<_>>(),
@@ -218,6 +221,13 @@ impl Console {
             out.push_str(&format!("  {k:<14} {v}\n"));
         }
         out.push_str("\nDeadlines\n");
+        if !provisional.is_empty() {
+            let years: Vec<String> = provisional.iter().map(|y| y.to_string()).collect();
+            out.push_str(&format!(
+                "  provisional: no official holiday arrangement for {} yet; these may move when it is imported\n",
+                years.join(", ")
+            ));
+        }
         if deadlines.is_empty() {
             out.push_str("  (none: not dispatched to a station)\n");
         }
@@ -239,29 +249,31 @@ impl Console {
 
     /// Every deadline of the ticket and whether it was met.
     fn deadline_lines(&self, t: &Ticket) -> Vec<DeadlineLine> {
-        let Some(d) = Deadlines::of(t, &self.desk.calendar) else { return Vec::new() };
+        let cal = self.desk.ticket_calendar(t);
+        let Some(d) = Deadlines::of(t, cal) else { return Vec::new() };
         let pending = t.owed();
-        let owed = |m: Milestone| pending.contains(&m);
+        let line = |name, due: DateTime<Utc>, met: Option<DateTime<Utc>>, m: Option<Milestone>| {
+            let owed = m.is_some_and(|m| pending.contains(&m));
+            // Only what is still to be met can move when the year's notice comes.
+            let provisional = met.is_none() && cal.is_provisional(d.starts_at, due);
+            DeadlineLine { name, due, met, owed, provisional }
+        };
         vec![
-            DeadlineLine { name: "reply", due: d.reply_due, met: t.first_reply_at, owed: owed(Milestone::Reply) },
-            DeadlineLine {
-                name: "escalation",
-                due: d.escalate_at,
-                met: t.first_reply_at,
-                owed: owed(Milestone::Reply),
-            },
-            DeadlineLine { name: "result", due: d.result_due, met: t.result_at, owed: owed(Milestone::Result) },
-            DeadlineLine { name: "close", due: d.close_due, met: t.closed_at, owed: owed(Milestone::Close) },
-            DeadlineLine { name: "extension cap", due: d.extension_cap, met: None, owed: false },
+            line("reply", d.reply_due, t.first_reply_at, Some(Milestone::Reply)),
+            line("escalation", d.escalate_at, t.first_reply_at, Some(Milestone::Reply)),
+            line("result", d.result_due, t.result_at, Some(Milestone::Result)),
+            line("close", d.close_due, t.closed_at, Some(Milestone::Close)),
+            line("extension cap", d.extension_cap, None, None),
         ]
     }
 
     /// Reminders and escalations still to come: (key, level, send at).
     fn planned_alerts(&self, t: &Ticket) -> Vec<(String, &'static str, DateTime<Utc>)> {
-        let Some(d) = Deadlines::of(t, &self.desk.calendar) else { return Vec::new() };
+        let cal = self.desk.ticket_calendar(t);
+        let Some(d) = Deadlines::of(t, cal) else { return Vec::new() };
         let now = self.desk.clock.now();
         let settings = &self.desk.settings;
-        deadline::ladder(&self.desk.calendar, &settings.deadlines, &d, &t.owed())
+        deadline::ladder(cal, &settings.deadlines, &d, &t.owed())
             .into_iter()
             .filter(|a| a.send_at > now)
             .map(|a| (a.key, a.level.as_str(), a.send_at))
@@ -304,6 +316,8 @@ struct DeadlineLine {
     met: Option<DateTime<Utc>>,
     /// Whether the ticket still owes it.
     owed: bool,
+    /// Counted through a year without an official holiday arrangement.
+    provisional: bool,
 }
 
 impl DeadlineLine {
@@ -313,13 +327,17 @@ impl DeadlineLine {
 
     fn state(&self, c: &Console) -> String {
         let now = c.desk.clock.now();
-        match self.met {
+        let mut state = match self.met {
             Some(at) if at <= self.due => format!("met {}", c.local(at)),
             Some(at) => format!("met late {}", c.local(at)),
             None if self.overdue(now) => "OVERDUE".into(),
             None if self.owed => "open".into(),
             None => String::new(),
+        };
+        if self.provisional {
+            state.push_str(if state.is_empty() { "provisional" } else { " (provisional)" });
         }
+        state
     }
 
     fn to_json(&self, c: &Console) -> Value {
@@ -328,6 +346,7 @@ impl DeadlineLine {
             "due": c.rfc3339(self.due),
             "met_at": self.met.map(|t| c.rfc3339(t)),
             "overdue": self.overdue(c.desk.clock.now()),
+            "provisional": self.provisional,
         })
     }
 }

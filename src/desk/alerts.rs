@@ -36,7 +36,8 @@ impl Desk {
     ) -> DeskResult<TicketSweep> {
         // Queued by an earlier sweep: skipped before the cost of rendering.
         let sent = |alert: &Alert| queued.contains(OutboxKey::alert(&ticket.number, alert).as_str());
-        let due = deadline::due_alerts(&self.calendar, &self.settings.deadlines, ticket, now, sent);
+        // Counted on the station's calendar: alerts go out in its working time.
+        let due = deadline::due_alerts(self.ticket_calendar(ticket), &self.settings.deadlines, ticket, now, sent);
         let station = self.station_of(ticket);
         let mut alerts = Vec::with_capacity(due.due.len());
         for alert in &due.due {
@@ -53,7 +54,8 @@ impl Desk {
         alert: &Alert,
         now: DateTime<Utc>,
     ) -> DeskResult<OutboxMail> {
-        let overdue = self.calendar.working_between(alert.due, now);
+        let cal = self.ticket_calendar(ticket);
+        let overdue = cal.working_between(alert.due, now);
         let station_to = station.map(|s| s.emails.clone()).unwrap_or_default();
         let manager = station.map(|s| s.manager.clone());
         let handler = ticket.handler.clone();
@@ -71,7 +73,7 @@ impl Desk {
             .station(station)
             .to(to)
             .cc(cc)
-            .not_before(self.calendar.next_working_instant(now))
+            .not_before(cal.next_working_instant(now))
             .with(|c| {
                 c.alert.level = alert.level.as_str().to_owned();
                 c.alert.milestone = milestone_words(alert.milestone).to_owned();
@@ -79,6 +81,6 @@ impl Desk {
                 c.alert.overdue_hours = format!("{:.1}", overdue.num_minutes().max(0) as f64 / 60.0);
                 c.alert.overdue = overdue > chrono::Duration::zero();
             });
-        Ok(self.notify.render(notice, now)?)
+        Ok(self.notify.render(self.with_caveat(notice), now)?)
     }
 }

@@ -124,7 +124,8 @@ impl Desk {
         ticket.repeats += 1;
         ticket.urgency = ticket.urgency.raised();
         if ticket.first_reply_at.is_none() {
-            let d = deadline::compute(&self.calendar, &self.settings.deadlines, now, ticket.urgency);
+            let cal = self.calendar_of(Some(&station.code));
+            let d = deadline::compute(cal, &self.settings.deadlines, now, ticket.urgency);
             ticket.reply_due = Some(ticket.reply_due.map_or(d.reply_due, |r| r.min(d.reply_due)));
             ticket.escalate_at = Some(ticket.escalate_at.map_or(d.escalate_at, |e| e.min(d.escalate_at)));
         }
@@ -165,7 +166,9 @@ impl Desk {
         assignment: Assignment,
         now: DateTime<Utc>,
     ) -> DeskResult<()> {
-        let d = deadline::compute(&self.calendar, &self.settings.deadlines, now, ticket.urgency);
+        // The station's own calendar, if it has one: its working time is what it can answer in.
+        let cal = self.calendar_of(Some(&station.code));
+        let d = deadline::compute(cal, &self.settings.deadlines, now, ticket.urgency);
         d.start(ticket, &station.code, now);
         self.save(tx, ticket).await?;
         let forward = Notice::new(TemplateName::Forward, assignment.forward)

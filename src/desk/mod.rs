@@ -13,18 +13,24 @@ mod complaint;
 mod machine;
 mod operator;
 mod pre_report;
+mod repair;
 mod reply;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
+
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 pub use alerts::TicketSweep;
 pub use operator::{OperatorAction, OperatorError};
+pub use repair::{Repair, rules_give};
 
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::config::{Settings, Station};
+use crate::deadline;
 use crate::intake::{Kind, Parsed};
 use crate::notify::{Notice, Notifier, NotifyError, Source};
 use crate::store::{Event, EventKind, InboundId, StoreError, Tx};
@@ -89,15 +95,37 @@ impl Incoming<'_> {
 /// Everything the desk needs besides the transaction.
 pub struct Desk {
     pub settings: Settings,
+    /// The desk's calendar: its reports, and every station without its own.
     pub calendar: Calendar,
+    /// The calendars of stations with their own working time, by upper-case code.
+    stations: HashMap<String, Calendar>,
     pub clock: Clock,
     /// Renders and composes the desk's mail.
     pub notify: Notifier,
 }
 
 impl Desk {
-    pub fn new(settings: Settings, calendar: Calendar, notify: Notifier, clock: Clock) -> Self {
-        Self { settings, calendar, clock, notify }
+    /// The desk; fails on a station calendar that cannot be built (named).
+    pub fn new(settings: Settings, calendar: Calendar, notify: Notifier, clock: Clock) -> anyhow::Result<Self> {
+        let mut stations = HashMap::new();
+        for s in &settings.stations {
+            if let Some(own) = &s.calendar {
+                let cal = calendar.for_station(own).with_context(|| format!("stations {}: calendar", s.code))?;
+                stations.insert(s.code.to_ascii_uppercase(), cal);
+            }
+        }
+        Ok(Self { settings, calendar, stations, clock, notify })
+    }
+
+    /// The calendar the deadlines and alerts of `station`'s tickets count
+    /// on: its own, else the desk's.
+    pub fn calendar_of(&self, station: Option<&str>) -> &Calendar {
+        station.and_then(|code| self.stations.get(&code.to_ascii_uppercase())).unwrap_or(&self.calendar)
+    }
+
+    /// The calendar of `ticket`'s station.
+    pub fn ticket_calendar(&self, ticket: &Ticket) -> &Calendar {
+        self.calendar_of(ticket.station.as_deref())
     }
 
     /// Applies one message. Refusals are `Disposition::Quarantined`.
@@ -137,8 +165,24 @@ impl Desk {
     /// Renders `notice` and queues it; `false` when its key was queued before.
     async fn send(&self, tx: &mut Tx, notice: Notice<'_>) -> DeskResult<bool> {
         let now = self.clock.now();
-        let mail = self.notify.render(notice, now)?;
+        let mail = self.notify.render(self.with_caveat(notice), now)?;
         Ok(tx.enqueue(&mail, now).await?)
+    }
+
+    /// `notice` with the years its ticket's deadlines count through without
+    /// an official holiday arrangement, for the caveat line.
+    fn with_caveat<'a>(&self, notice: Notice<'a>) -> Notice<'a> {
+        let years = notice.ticket().map(|t| self.provisional_years(t)).unwrap_or_default();
+        notice.provisional(years)
+    }
+
+    /// The years without an official arrangement that `ticket`'s owed
+    /// deadlines count through (empty: nothing may move).
+    pub fn provisional_years(&self, ticket: &Ticket) -> Vec<i32> {
+        let (Some(start), Some(last)) = (ticket.dispatched_at, deadline::last_owed(ticket)) else {
+            return Vec::new();
+        };
+        self.ticket_calendar(ticket).provisional_years(start, last)
     }
 
     /// Writes the ticket back; one that still owes something is looked at

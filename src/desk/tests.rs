@@ -329,3 +329,57 @@ async fn a_read_receipt_is_recorded_and_stops_no_clock() {
     assert_eq!(f.events(&number).await.last().map(String::as_str), Some("receipt"));
     assert!(!f.keys().await.iter().any(|k| k.contains(":relay:")), "a receipt is not relayed as a reply");
 }
+
+/// The plain text of the queued mail whose key starts with `prefix`.
+async fn queued_text(f: &Fixture, prefix: &str) -> String {
+    let pending =
+        f.store.claim_outbox(f.desk.clock.now(), std::time::Duration::from_secs(300), 100).await.expect("claim");
+    let mail = pending.iter().find(|m| m.key.starts_with(prefix)).unwrap_or_else(|| panic!("no mail {prefix}"));
+    let message = mail_parser::MessageParser::default().parse(&mail.body).expect("a message");
+    message.body_text(0).expect("a text part").into_owned()
+}
+
+#[tokio::test]
+async fn a_forward_counting_through_an_unpublished_year_says_it_may_move() {
+    let mut f = Fixture::new().await;
+    let number = f.complaint().await;
+    assert!(!queued_text(&f, &format!("{number}:forward:")).await.contains("尚未公布"));
+    // Thursday 2026-12-31 16:00: the deadlines reach into 2027, provisional.
+    f.desk.clock.set(Utc.with_ymd_and_hms(2026, 12, 31, 8, 0, 0).single().expect("valid"));
+    let form = FORM.replace("SO-2026-110001", "SO-2026-123101").replace("13900002222", "13900003333");
+    let Disposition::Handled { ticket: Some(late), .. } =
+        f.take(&complaint(HANDLER, "c2@hq.example.test", &form)).await
+    else {
+        panic!("not a ticket")
+    };
+    assert_eq!(f.desk.provisional_years(&f.ticket(&late).await), [2027]);
+    let text = queued_text(&f, &format!("{late}:forward:")).await;
+    assert!(text.contains("2027年放假安排尚未公布"), "{text}");
+}
+
+#[tokio::test]
+async fn a_station_that_works_saturdays_gets_deadlines_on_its_calendar() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut settings = Settings::load(&root.join("config/example.toml")).expect("example config");
+    settings.stations[0].calendar = Some(crate::calendar::StationCalendarSettings {
+        working_days: Some(["MON", "TUE", "WED", "THU", "FRI", "SAT"].map(String::from).to_vec()),
+        ..Default::default()
+    });
+    // Friday 2026-11-20 14:00: one business day (加急) ends Saturday 14:00 at BJ01.
+    let friday = Utc.with_ymd_and_hms(2026, 11, 20, 6, 0, 0).single().expect("valid");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    let dir = std::env::temp_dir().join(format!("complaintd-desk-sat-{}-{nanos}", std::process::id()));
+    let store = Store::connect("sqlite://desk.db", &dir).await.expect("store");
+    let desk = crate::setup::desk(settings, Clock::manual(friday)).expect("desk");
+    let mut f = Fixture { desk, store, uid: 0 };
+    let number = f.complaint().await;
+    let t = f.ticket(&number).await;
+    assert_eq!(t.reply_due, Some(Utc.with_ymd_and_hms(2026, 11, 21, 6, 0, 0).single().expect("valid")));
+    // The desk's own calendar (reports) still has Saturday off.
+    assert!(!f.desk.calendar.is_working_day(chrono::NaiveDate::from_ymd_opt(2026, 11, 21).expect("date")));
+    // Its alerts are planned on it: the hour-before reminder is due on
+    // Saturday 13:00 (on the desk's calendar it would be Monday).
+    let saturday = Utc.with_ymd_and_hms(2026, 11, 21, 5, 30, 0).single().expect("valid");
+    let sweep = f.desk.sweep_ticket(&t, &Default::default(), saturday).expect("sweep");
+    assert!(sweep.alerts.iter().any(|(m, _)| m.key.contains("reply.reminder")), "reminders planned");
+}

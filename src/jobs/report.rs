@@ -19,6 +19,7 @@ use cron::Schedule;
 use tokio::sync::Notify;
 use tracing::info;
 
+use crate::calendar::Calendar;
 use crate::desk::Desk;
 use crate::jobs::{Step, Stop, pause};
 use crate::notify::{Draft, FileAttachment, OutboxKey, TemplateName};
@@ -62,6 +63,14 @@ fn latest_fire(schedule: &Schedule, tz: Tz, now: DateTime<Utc>) -> Option<DateTi
     schedule.after(&from).next_back().map(|t| t.with_timezone(&Utc))
 }
 
+/// When a report fired at `fire` goes out: then, or, when it must go on a
+/// working day and `fire` falls on a day off (a weekend, 元旦), at the start
+/// of the next working period on the desk's calendar.
+fn send_at(cal: &Calendar, fire: DateTime<Utc>, on_working_day: bool) -> DateTime<Utc> {
+    let day = fire.with_timezone(&cal.tz()).date_naive();
+    if on_working_day && !cal.is_working_day(day) { cal.next_working_instant(fire) } else { fire }
+}
+
 impl Step for ReportWorker {
     fn name(&self) -> &'static str {
         "report"
@@ -96,6 +105,15 @@ impl ReportWorker {
         })
     }
 
+    /// Whether `kind`'s fires on non-working days wait for the next working period.
+    fn on_working_day(&self, kind: Kind) -> bool {
+        let r = &self.desk.settings.reports;
+        match kind {
+            Kind::Monthly => r.monthly_on_working_day,
+            Kind::Weekly => r.weekly_on_working_day,
+        }
+    }
+
     /// The soonest fire of either schedule after now.
     fn next_fire(&self) -> Option<DateTime<Utc>> {
         let now = self.desk.clock.now().with_timezone(&self.desk.calendar.tz());
@@ -121,6 +139,11 @@ impl ReportWorker {
             if let (Some(cursor), Some(fire)) = (cursor, fire)
                 && fire > cursor
             {
+                if send_at(&self.desk.calendar, fire, self.on_working_day(kind)) > now {
+                    // Held for the next working period: the cursor stays
+                    // before the fire, so a later look (or a restart) sends it.
+                    continue;
+                }
                 queued += match kind {
                     Kind::Monthly => self.monthly(&Period::before(fire, tz)).await?,
                     Kind::Weekly => self.weekly(fire).await?,
@@ -232,5 +255,20 @@ mod tests {
         assert_eq!(latest_fire(&monthly, tz, utc("2026-12-01T00:59:59Z")), Some(utc("2026-11-01T01:00:00Z")));
         let weekly = Schedule::from_str("0 0 9 * * Mon").unwrap();
         assert_eq!(latest_fire(&weekly, tz, utc("2026-11-25T00:00:00Z")), Some(utc("2026-11-23T01:00:00Z")));
+    }
+
+    #[test]
+    fn a_report_set_to_working_days_waits_for_the_next_working_period() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let settings = crate::config::Settings::load(&root.join("config/example.toml")).expect("example config");
+        let cal = Calendar::from_settings(&settings.calendar, |p| settings.resolve(p)).expect("calendar");
+        assert!(settings.reports.monthly_on_working_day && !settings.reports.weekly_on_working_day);
+        // 09:00 on 2027-01-01 (元旦, a Friday) goes at 09:00 on Monday 4 January.
+        let new_year = utc("2027-01-01T01:00:00Z");
+        assert_eq!(send_at(&cal, new_year, true), utc("2027-01-04T01:00:00Z"));
+        assert_eq!(send_at(&cal, new_year, false), new_year);
+        // 2026-08-01 is a Saturday; 2026-12-01 a Tuesday, sent as fired.
+        assert_eq!(send_at(&cal, utc("2026-08-01T01:00:00Z"), true), utc("2026-08-03T01:00:00Z"));
+        assert_eq!(send_at(&cal, utc("2026-12-01T01:00:00Z"), true), utc("2026-12-01T01:00:00Z"));
     }
 }

@@ -52,6 +52,8 @@ pub struct MailContext {
     /// The pre-report a complaint is linked to ("" when none).
     pub link: LinkContext,
     pub operator: OperatorContext,
+    /// Deadlines moved by new holiday data.
+    pub reschedule: RescheduleContext,
     /// The monthly template's figures; only in the start-up sample.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<Value>,
@@ -76,6 +78,11 @@ pub struct TicketContext {
     pub close_due: String,
     pub extension_cap: String,
     pub repeats: i64,
+    /// The deadlines count through a year whose holiday arrangement is not
+    /// published yet, so they may move.
+    pub provisional: bool,
+    /// Then the line that says so ("" otherwise), see [`caveat`].
+    pub caveat: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -128,6 +135,14 @@ pub struct LinkContext {
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
+pub struct RescheduleContext {
+    /// Why, in the desk's words (2027年放假安排已公布).
+    pub reason: String,
+    /// One line per deadline that moved (处理结果期限：… 调整为 …).
+    pub changes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct OperatorContext {
     /// What was done, in the desk's words (改派给 SH02 …).
     pub action: String,
@@ -146,6 +161,18 @@ pub struct MonthlyContext {
 pub struct DigestContext {
     pub digest: Value,
     pub desk: DeskContext,
+}
+
+/// The line a mail adds when its deadlines count through `years` without
+/// an official holiday arrangement ("" for none): the State Council's
+/// notice may add days off or make-up working days, and the desk then
+/// recomputes the deadlines and says so.
+pub fn caveat(years: &[i32]) -> String {
+    if years.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = years.iter().map(|y| y.to_string()).collect();
+    format!("注意：{}年放假安排尚未公布，以上期限按法定节假日暂定，可能调整；如有调整将另行通知。", names.join("、"))
 }
 
 /// A time as the desk writes it: local, to the minute.
@@ -169,6 +196,9 @@ impl TicketContext {
             close_due: local(t.close_due),
             extension_cap: local(t.extension_cap),
             repeats: t.repeats,
+            // Filled by the notifier, which is told the years.
+            provisional: false,
+            caveat: String::new(),
         }
     }
 }
@@ -241,6 +271,8 @@ impl MailContext {
                 close_due: at("2026-11-25 09:30"),
                 extension_cap: at("2026-11-27 09:30"),
                 repeats: 0,
+                provisional: true,
+                caveat: caveat(&[2027]),
             },
             fields: FIELD_NAMES.into_iter().zip(sample_fields.map(str::to_owned)).collect(),
             station: StationContext { code: at("BJ01"), name: at("北京海淀服务站") },
@@ -263,6 +295,10 @@ impl MailContext {
             repeat: RepeatContext { description: at("客户再次来电"), from: at("chenmin@hq.example.test") },
             link: LinkContext { number: at("TS-20261118-0002") },
             operator: OperatorContext { action: at("结案（无效）"), note: at("客户撤诉") },
+            reschedule: RescheduleContext {
+                reason: at("2027年放假安排已公布"),
+                changes: vec![at("处理结果期限：2027-02-09 09:30 调整为 2027-02-18 09:30")],
+            },
             report: Some(report),
             digest: Some(digest),
         }
@@ -287,5 +323,17 @@ pub fn milestone_words(m: Milestone) -> &'static str {
         Milestone::Reply => "首次回复",
         Milestone::Result => "处理结果",
         Milestone::Close => "结案",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::caveat;
+
+    #[test]
+    fn the_caveat_names_the_years_or_is_empty() {
+        assert_eq!(caveat(&[]), "");
+        assert!(caveat(&[2027]).contains("2027年放假安排尚未公布"));
+        assert!(caveat(&[2027, 2028]).contains("2027、2028年"));
     }
 }

@@ -79,6 +79,11 @@ impl OutboxKey {
         Self::about(ticket, TemplateName::Operator, format_args!("{action}:{}", at.timestamp_millis()))
     }
 
+    /// The notice that new holiday data moved the ticket's deadlines, at `at`.
+    pub fn rescheduled(ticket: &TicketNo, at: DateTime<Utc>) -> Self {
+        Self::about(ticket, TemplateName::Rescheduled, at.timestamp_millis())
+    }
+
     /// An answer about no ticket (`problem`, `unreadable`).
     pub fn reply_to(template: TemplateName, source: Source<'_>) -> Self {
         Self(format!("{}:{source}", template.as_str()))
@@ -132,6 +137,13 @@ impl KeyPrefix {
             .map(|t| Self(format!("{ticket}:{}:", t.as_str())))
     }
 
+    /// Every alert of `ticket` about `milestone` (`reply`, …), whatever its
+    /// deadline: withdrawn when that deadline moves.
+    pub fn alerts_of(ticket: &TicketNo, milestone: &str) -> [Self; 3] {
+        [TemplateName::Reminder, TemplateName::Escalation, TemplateName::Supervisor]
+            .map(|t| Self(format!("{ticket}:{}:{milestone}.", t.as_str())))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -163,6 +175,8 @@ mod tests {
         let key = OutboxKey::alert(&t, &alert);
         assert_eq!(key.as_str(), format!("TS-20261120-0001:escalation:reply.escalation:{}", due.timestamp_millis()));
         assert!(KeyPrefix::alerts(&t).iter().any(|p| key.as_str().starts_with(p.as_str())));
+        assert!(KeyPrefix::alerts_of(&t, "reply").iter().any(|p| key.as_str().starts_with(p.as_str())));
+        assert!(!KeyPrefix::alerts_of(&t, "result").iter().any(|p| key.as_str().starts_with(p.as_str())));
         assert!(OutboxKey::followup(&t, due).as_str().starts_with(KeyPrefix::followups(&t).as_str()));
     }
 

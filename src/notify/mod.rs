@@ -57,6 +57,9 @@ pub struct Notice<'a> {
     files: Vec<FileAttachment>,
     auto_submitted: bool,
     not_before: Option<DateTime<Utc>>,
+    /// Years the ticket's deadlines count through without an official
+    /// holiday arrangement: the mail says they may move.
+    provisional: Vec<i32>,
     context: MailContext,
 }
 
@@ -75,6 +78,7 @@ impl<'a> Notice<'a> {
             files: Vec::new(),
             auto_submitted: true,
             not_before: None,
+            provisional: Vec::new(),
             context: MailContext::default(),
         }
     }
@@ -128,6 +132,18 @@ impl<'a> Notice<'a> {
     pub fn with(mut self, fill: impl FnOnce(&mut MailContext)) -> Self {
         fill(&mut self.context);
         self
+    }
+
+    /// The ticket's deadlines count through these years without an official
+    /// arrangement (see [`context::caveat`]).
+    pub fn provisional(mut self, years: Vec<i32>) -> Self {
+        self.provisional = years;
+        self
+    }
+
+    /// The ticket it is about.
+    pub fn ticket(&self) -> Option<&'a Ticket> {
+        self.ticket
     }
 
     pub fn key(&self) -> &OutboxKey {
@@ -186,6 +202,8 @@ impl Notifier {
         let base = self.context(notice.ticket, notice.station);
         let mut ctx = notice.context;
         ctx.ticket = base.ticket;
+        ctx.ticket.provisional = !notice.provisional.is_empty();
+        ctx.ticket.caveat = context::caveat(&notice.provisional);
         ctx.fields = base.fields;
         ctx.station = base.station;
         ctx.desk = base.desk;

@@ -49,10 +49,12 @@ pub enum TemplateName {
     Digest,
     /// What the operator did, to whom it concerns.
     Operator,
+    /// New holiday data moved a ticket's deadlines, to the station.
+    Rescheduled,
 }
 
 impl TemplateName {
-    pub const ALL: [TemplateName; 19] = [
+    pub const ALL: [TemplateName; 20] = [
         Self::Forward,
         Self::Ack,
         Self::Problem,
@@ -72,6 +74,7 @@ impl TemplateName {
         Self::Monthly,
         Self::Digest,
         Self::Operator,
+        Self::Rescheduled,
     ];
 
     /// The file stem (`forward` for `forward.txt`), also the mail's purpose
@@ -97,6 +100,7 @@ impl TemplateName {
             Self::Monthly => "monthly",
             Self::Digest => "digest",
             Self::Operator => "operator",
+            Self::Rescheduled => "rescheduled",
         }
     }
 }

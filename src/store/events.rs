@@ -43,6 +43,8 @@ pub enum EventKind {
     DelayNotice,
     /// A mail about the ticket bounced.
     Bounce,
+    /// New holiday data moved its deadlines (the detail says old -> new, and why).
+    Rescheduled,
 }
 
 /// The operator's actions, as the timeline names them.
@@ -87,6 +89,7 @@ impl fmt::Display for EventKind {
             Self::Receipt => f.write_str("receipt"),
             Self::DelayNotice => f.write_str("delay_notice"),
             Self::Bounce => f.write_str("bounce"),
+            Self::Rescheduled => f.write_str("rescheduled"),
         }
     }
 }
@@ -115,6 +118,7 @@ impl EventKind {
             "receipt" => Self::Receipt,
             "delay_notice" => Self::DelayNotice,
             "bounce" => Self::Bounce,
+            "rescheduled" => Self::Rescheduled,
             _ => return None,
         })
     }
@@ -229,6 +233,7 @@ mod tests {
             EventKind::Alert("reply.reminder.1".into()),
             EventKind::Operator(OperatorVerb::Extension),
             EventKind::AutoReply,
+            EventKind::Rescheduled,
         ];
         for kind in kinds {
             assert_eq!(EventKind::parse(&kind.to_string()), Some(kind.clone()));

@@ -4,7 +4,8 @@
 //! constraints, so concurrent instances cannot do a thing twice.
 //!
 //! One file per table: [`tickets`], [`inbound`] (the intake log), [`outbox`],
-//! [`events`] (the timeline), [`reports`] (report claims and cursors), and
+//! [`events`] (the timeline), [`reports`] (report claims and cursors),
+//! [`calendar_years`] (how each year was counted, for deadline repair), and
 //! [`views`] (the read models of the console and the metrics); [`rows`] maps
 //! rows to values.
 
@@ -45,6 +46,7 @@ macro_rules! on_tx {
 
 #[macro_use]
 mod rows;
+mod calendar_years;
 mod events;
 mod inbound;
 mod outbox;
@@ -52,6 +54,7 @@ mod reports;
 mod tickets;
 mod views;
 
+pub use calendar_years::Fingerprints;
 pub use events::{Event, EventKind, OperatorVerb};
 pub use inbound::{InboundId, InboundOutcome, InboundRecord, kind_name};
 pub use outbox::{OutboxEntry, OutboxMail, OutboxState, PendingMail, Retry};
@@ -60,19 +63,21 @@ pub use tickets::NewTicket;
 pub use views::TicketQuery;
 
 /// The migrations of each dialect, embedded, in order.
-const SQLITE_MIGRATIONS: [(i64, &str, &str); 5] = [
+const SQLITE_MIGRATIONS: [(i64, &str, &str); 6] = [
     (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/sqlite/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/sqlite/0003_reports.sql")),
     (4, "backlog indexes", include_str!("../../migrations/sqlite/0004_backlog_indexes.sql")),
     (5, "outbox failed", include_str!("../../migrations/sqlite/0005_outbox_failed.sql")),
+    (8, "calendar years", include_str!("../../migrations/sqlite/0008_calendar_years.sql")),
 ];
-const POSTGRES_MIGRATIONS: [(i64, &str, &str); 5] = [
+const POSTGRES_MIGRATIONS: [(i64, &str, &str); 6] = [
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/postgres/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/postgres/0003_reports.sql")),
     (4, "backlog indexes", include_str!("../../migrations/postgres/0004_backlog_indexes.sql")),
     (5, "outbox failed", include_str!("../../migrations/postgres/0005_outbox_failed.sql")),
+    (8, "calendar years", include_str!("../../migrations/postgres/0008_calendar_years.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

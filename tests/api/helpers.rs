@@ -247,6 +247,15 @@ impl TestApp {
         }
     }
 
+    /// Stops and starts again on the same database and clock, with the
+    /// test's changes to the settings (a holiday file added).
+    pub async fn restart_with(mut self, edit: impl FnOnce(&mut Settings)) -> TestApp {
+        self.stop().await;
+        let TestApp { net, mut settings, clock, .. } = self;
+        edit(&mut settings);
+        start(net, settings, clock).await
+    }
+
     /// Stops and starts again on the same database and clock.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;

@@ -3,6 +3,7 @@
 //! (`COMPLAINTD_TEST_DB=postgres`). No mocks.
 
 mod auth;
+mod calendar;
 mod faults;
 mod helpers;
 mod hostile;
