@@ -261,7 +261,7 @@ impl Console {
         let Some(d) = Deadlines::of(t, &self.desk.calendar) else { return Vec::new() };
         let now = self.desk.clock.now();
         let settings = &self.desk.settings;
-        deadline::ladder(&self.desk.calendar, &settings.deadlines, &d, &t.owed())
+        deadline::ladder(&self.desk.calendar, &settings.deadlines, &d, t.urgency, &t.owed())
             .into_iter()
             .filter(|a| a.send_at > now)
             .map(|a| (a.key, a.level.as_str(), a.send_at))

@@ -6,6 +6,8 @@
 mod classify;
 mod form;
 mod forward;
+pub mod moves;
+pub use form::station_for_place;
 mod reply;
 mod text;
 
@@ -294,7 +296,9 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
         }
         (None, Some(ticket)) => {
             parsed.kind = Kind::Reply;
-            parsed.action = Some(reply::action(&own_text));
+            parsed.action = Some(
+                moves::read(&own_text, &settings.stations).map_or_else(|| reply::action(&own_text), |m| m.action()),
+            );
             parsed.ticket = Some(ticket);
             parsed.reply_text = own_text;
         }

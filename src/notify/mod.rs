@@ -42,6 +42,8 @@ pub struct Notifier {
     desk_address: String,
     /// Local times in mail are in the calendar's zone.
     tz: Tz,
+    /// How each known address is greeted (lowercased address -> greeting).
+    people: std::collections::HashMap<String, String>,
 }
 
 /// One mail to send: built with [`Notice::new`] and its setters, turned into
@@ -151,7 +153,23 @@ impl Notifier {
             message_id_domain: smtp.message_id_domain.clone(),
             desk_address: settings.desk.dispatch_address.clone(),
             tz,
+            people: people(settings),
         })
+    }
+
+    /// The greeting of a mail to `to` (its first recipient): the station's
+    /// name, the handler's name, or the role; "您好" for anyone else.
+    pub fn greeting(&self, to: &[String]) -> String {
+        to.first().and_then(|a| self.people.get(&a.to_ascii_lowercase())).cloned().unwrap_or_else(|| "您好".into())
+    }
+
+    /// How a handler is named in mail: by name when the config has one.
+    pub fn handler_name(&self, address: &str) -> String {
+        self.people
+            .get(&address.to_ascii_lowercase())
+            .filter(|g| g.as_str() != "受理人")
+            .cloned()
+            .unwrap_or_else(|| address.to_owned())
     }
 
     /// The context every mail starts from.
@@ -170,14 +188,22 @@ impl Notifier {
         counted_categories: &[String],
         generated_at: &str,
     ) -> Result<Rendered, TemplateError> {
-        let ctx =
-            context::MonthlyContext { report: assessment.context(generated_at, counted_categories), desk: self.desk() };
+        let ctx = context::MonthlyContext {
+            report: assessment.context(generated_at, counted_categories),
+            desk: self.desk(),
+            recipient: context::RecipientContext { greeting: "渠道管理部".to_owned() },
+        };
         self.templates.render(TemplateName::Monthly, &ctx)
     }
 
     /// Renders the `digest` template for a manager's digest of `date`.
     pub fn digest(&self, digest: &Digest, date: &str) -> Result<Rendered, TemplateError> {
-        let ctx = context::DigestContext { digest: digest.context(date), desk: self.desk() };
+        let greeting = self.greeting(std::slice::from_ref(&digest.manager));
+        let ctx = context::DigestContext {
+            digest: digest.context(date),
+            desk: self.desk(),
+            recipient: context::RecipientContext { greeting },
+        };
         self.templates.render(TemplateName::Digest, &ctx)
     }
 
@@ -190,6 +216,8 @@ impl Notifier {
         ctx.station = base.station;
         ctx.desk = base.desk;
         ctx.link = base.link;
+        ctx.recipient.greeting = self.greeting(&notice.to);
+        ctx.ticket.handler_name = self.handler_name(&ctx.ticket.handler);
         let rendered = self.templates.render(notice.template, &ctx)?;
         let draft = Draft {
             to: notice.to,
@@ -230,6 +258,27 @@ impl Notifier {
             not_before,
         })
     }
+}
+
+/// Everyone the desk writes to, by address, with how a mail greets them;
+/// the first role wins (a handler who is also a manager is greeted by name).
+fn people(settings: &Settings) -> std::collections::HashMap<String, String> {
+    let mut people = std::collections::HashMap::new();
+    let desk = &settings.desk;
+    for h in &desk.handlers {
+        people.insert(h.address().to_ascii_lowercase(), h.name().unwrap_or("受理人").to_owned());
+    }
+    for s in &settings.stations {
+        for e in s.emails.iter().chain(&s.backups) {
+            people.entry(e.to_ascii_lowercase()).or_insert_with(|| s.name.clone());
+        }
+    }
+    for s in &settings.stations {
+        people.entry(s.manager.to_ascii_lowercase()).or_insert_with(|| "区域服务经理".to_owned());
+    }
+    people.entry(desk.supervisor.to_ascii_lowercase()).or_insert_with(|| "投诉组主管".to_owned());
+    people.entry(desk.channel_management.to_ascii_lowercase()).or_insert_with(|| "渠道管理部".to_owned());
+    people
 }
 
 /// Why a mail could not be built: a fault of the template or of an

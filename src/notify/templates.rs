@@ -49,10 +49,18 @@ pub enum TemplateName {
     Digest,
     /// What the operator did, to whom it concerns.
     Operator,
+    /// An extension granted, to the station with its new deadlines.
+    Extended,
+    /// The ticket closed, to its station.
+    Closed,
+    /// A station returned the ticket (退回), to the handler.
+    Returned,
+    /// The station's backup addresses are now copied, to the handler.
+    Backup,
 }
 
 impl TemplateName {
-    pub const ALL: [TemplateName; 19] = [
+    pub const ALL: [TemplateName; 23] = [
         Self::Forward,
         Self::Ack,
         Self::Problem,
@@ -72,6 +80,10 @@ impl TemplateName {
         Self::Monthly,
         Self::Digest,
         Self::Operator,
+        Self::Extended,
+        Self::Closed,
+        Self::Returned,
+        Self::Backup,
     ];
 
     /// The file stem (`forward` for `forward.txt`), also the mail's purpose
@@ -97,6 +109,10 @@ impl TemplateName {
             Self::Monthly => "monthly",
             Self::Digest => "digest",
             Self::Operator => "operator",
+            Self::Extended => "extended",
+            Self::Closed => "closed",
+            Self::Returned => "returned",
+            Self::Backup => "backup",
         }
     }
 }

@@ -39,6 +39,10 @@ pub enum EventKind {
     AutoReply,
     /// A mail about the ticket bounced.
     Bounce,
+    /// The handler gave a returned ticket back to its station.
+    ReturnRefused,
+    /// The station's backup contacts are copied from now on.
+    BackupInUse,
 }
 
 /// The operator's actions, as the timeline names them.
@@ -81,6 +85,8 @@ impl fmt::Display for EventKind {
             Self::Operator(verb) => write!(f, "operator:{}", verb.as_str()),
             Self::AutoReply => f.write_str("auto_reply"),
             Self::Bounce => f.write_str("bounce"),
+            Self::ReturnRefused => f.write_str("return_refused"),
+            Self::BackupInUse => f.write_str("backup_in_use"),
         }
     }
 }
@@ -107,6 +113,8 @@ impl EventKind {
             "refused" => Self::Refused,
             "auto_reply" => Self::AutoReply,
             "bounce" => Self::Bounce,
+            "return_refused" => Self::ReturnRefused,
+            "backup_in_use" => Self::BackupInUse,
             _ => return None,
         })
     }
