@@ -290,3 +290,40 @@ pub enum NotifyError {
     #[error("composing the mail: {0:#}")]
     Compose(anyhow::Error),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every template, for every kind of recipient: greeted by name or role,
+    /// states in Chinese, and no label left empty.
+    #[test]
+    fn every_template_reads_right_for_every_recipient() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let templates = Templates::load(&dir, &MailContext::sample()).expect("templates load");
+        for greeting in ["北京海淀服务站", "刘嘉", "区域服务经理", "投诉组主管", "渠道管理部"]
+        {
+            let mut ctx = MailContext::sample();
+            ctx.recipient.greeting = greeting.to_owned();
+            for name in TemplateName::ALL {
+                let r = templates.render(name, &ctx).expect("renders");
+                let first = r.text.lines().next().unwrap_or("");
+                assert_eq!(first, format!("{greeting}："), "{}", name.as_str());
+                for english in ["open", "contacted", "resolved", "closed", "returned", "unrouted", "escalation"] {
+                    assert!(
+                        !r.text.split(|c: char| !c.is_ascii_alphabetic()).any(|w| w == english),
+                        "{}",
+                        name.as_str()
+                    );
+                }
+                for line in r.text.lines().chain([r.subject.as_str()]) {
+                    let line = line.trim();
+                    // A label alone ("服务站："), not a sentence introducing a list.
+                    let bare_label = line.ends_with('：') && line.chars().count() <= 8;
+                    assert!(!(bare_label && line != first), "{}: empty field in {line:?}", name.as_str());
+                    assert!(!line.contains("“”") && !line.contains("（）"), "{}: {line:?}", name.as_str());
+                }
+            }
+        }
+    }
+}
