@@ -216,13 +216,46 @@ pub struct DeskSettings {
     pub pre_report_addresses: Vec<String>,
     /// Who may send complaints: full addresses or `@domain`.
     pub call_center_senders: Vec<String>,
-    /// The call-center handlers (受理人); they may close and reopen.
+    /// The call-center handlers (受理人); they may close and reopen. Each
+    /// an address, or `{ address = "…", name = "刘嘉" }` to be greeted by name.
     #[serde(default)]
-    pub handlers: Vec<String>,
+    pub handlers: Vec<Handler>,
     /// Complaint-desk supervisor, second escalation level.
     pub supervisor: String,
     /// Channel management, receives the monthly assessment.
     pub channel_management: String,
+}
+
+/// A call-center handler, written as an address or `{ address, name }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Handler {
+    Address(String),
+    Named { address: String, name: String },
+}
+
+impl Handler {
+    pub fn address(&self) -> &str {
+        match self {
+            Self::Address(a) | Self::Named { address: a, .. } => a,
+        }
+    }
+
+    /// The same handler at another address (tests give each run its own).
+    pub fn map_address(&self, f: impl Fn(&str) -> String) -> Self {
+        match self {
+            Self::Address(a) => Self::Address(f(a)),
+            Self::Named { address, name } => Self::Named { address: f(address), name: name.clone() },
+        }
+    }
+
+    /// The name mail greets them by, when the config gives one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Address(_) => None,
+            Self::Named { name, .. } => Some(name),
+        }
+    }
 }
 
 /// Templates.
@@ -252,6 +285,10 @@ pub struct Station {
     /// calendar; its deadlines and alerts count on it.
     #[serde(default)]
     pub calendar: Option<StationCalendarSettings>,
+    /// Addresses that also get a ticket's mail once the station's own
+    /// bounced or said it is away.
+    #[serde(default)]
+    pub backups: Vec<String>,
 }
 
 /// Reports (PRODUCT.md §11) and how complaints are linked to pre-reports (§8).
@@ -461,8 +498,8 @@ impl Settings {
                 &if a.starts_with('@') { format!("x{a}") } else { a.clone() },
             );
         }
-        for (i, a) in desk.handlers.iter().enumerate() {
-            address(format!("desk.handlers[{i}]"), a);
+        for (i, h) in desk.handlers.iter().enumerate() {
+            address(format!("desk.handlers[{i}]"), h.address());
         }
         address("desk.supervisor".into(), &desk.supervisor);
         address("desk.channel_management".into(), &desk.channel_management);
@@ -543,11 +580,16 @@ impl Settings {
         })
     }
 
+    /// The handler with this address, when configured.
+    pub fn handler(&self, address: &str) -> Option<&Handler> {
+        self.desk.handlers.iter().find(|h| h.address().eq_ignore_ascii_case(address))
+    }
+
     /// Whether `address` is one of the network's own people (the call
     /// center, a handler, a station): whom the desk answers.
     pub fn is_network_member(&self, address: &str) -> bool {
         self.is_call_center(address)
-            || self.desk.handlers.iter().any(|h| h.eq_ignore_ascii_case(address))
+            || self.desk.handlers.iter().any(|h| h.address().eq_ignore_ascii_case(address))
             || self.station_by_address(address).is_some()
     }
 

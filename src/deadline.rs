@@ -40,7 +40,13 @@ use crate::ticket::{Ticket, Urgency};
 /// extension_cap = 5
 /// reminders = [{ elapsed = 0.5 }, { before_minutes = 60 }]
 /// supervisor_after = 1
+/// escalation = { to = ["station"], cc = ["manager", "handler"] }
+/// supervisor = { to = ["supervisor"], cc = ["manager", "handler"] }
 /// ```
+///
+/// A rung may copy more people, and an urgency may have its own rungs:
+/// `normal = { reply = 2, escalate = 3, reminders = [{ elapsed = 0.5 },
+/// { elapsed = 0.75, copy = ["manager"] }] }`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeadlinePolicy {
@@ -60,55 +66,142 @@ pub struct DeadlinePolicy {
     pub reminders: Vec<Reminder>,
     /// The supervisor is told this long after an escalation.
     pub supervisor_after: BusinessDays,
+    /// Who receives the escalation at the breach.
+    pub escalation: Recipients,
+    /// Who receives the second level, `supervisor_after` later.
+    pub supervisor: Recipients,
+}
+
+/// Who an alert is for, resolved by the desk for each ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    /// The ticket's station (for the close deadline: its handler, whose it is).
+    Station,
+    /// The station's regional service manager.
+    Manager,
+    /// The ticket's handler.
+    Handler,
+    /// The complaint-desk supervisor.
+    Supervisor,
+}
+
+/// The recipients of one alert level.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipients {
+    pub to: Vec<Party>,
+    #[serde(default)]
+    pub cc: Vec<Party>,
 }
 
 /// The reply window of one urgency, e.g. `normal = { reply = 2, escalate = 3 }`.
-/// Both keys are required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Both keys are required; `reminders` replaces the common rungs for it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyWindow {
     /// The station replies (contacts the customer and says so) within this.
     pub reply: BusinessDays,
     /// A missing reply is escalated at this; never before the reply deadline.
     pub escalate: BusinessDays,
+    /// This urgency's own reminder rungs (else `deadlines.reminders`).
+    #[serde(default)]
+    pub reminders: Option<Vec<Reminder>>,
 }
 
 /// When a reminder goes out, relative to the window it is about. A reminder
 /// that would fall outside the window (at or before its start, at or after
 /// its deadline) is not sent: an hour-before reminder makes no sense in a
 /// one-hour window.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reminder {
+/// `copy` adds people to that rung, e.g. the regional manager at 75 %:
+/// `{ elapsed = 0.75, copy = ["manager"] }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "ReminderSpec")]
+pub struct Reminder {
+    pub at: RungAt,
+    /// Copied besides the station.
+    pub copy: Vec<Party>,
+}
+
+/// Where a rung falls in its window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RungAt {
     /// When this share of the working time has gone, `{ elapsed = 0.5 }`.
     Elapsed(f64),
     /// This many working minutes before the deadline, `{ before_minutes = 60 }`.
     BeforeMinutes(u32),
 }
 
+impl Reminder {
+    /// A rung sent to the station alone.
+    pub fn at(at: RungAt) -> Self {
+        Self { at, copy: Vec::new() }
+    }
+}
+
+/// A rung as written: exactly one of `elapsed` and `before_minutes`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReminderSpec {
+    elapsed: Option<f64>,
+    before_minutes: Option<u32>,
+    #[serde(default)]
+    copy: Vec<Party>,
+}
+
+impl TryFrom<ReminderSpec> for Reminder {
+    type Error = String;
+    fn try_from(r: ReminderSpec) -> Result<Self, String> {
+        let at = match (r.elapsed, r.before_minutes) {
+            (Some(share), None) if (0.0..=1.0).contains(&share) => RungAt::Elapsed(share),
+            (Some(share), None) => return Err(format!("elapsed = {share} is not a share between 0 and 1")),
+            (None, Some(m)) => RungAt::BeforeMinutes(m),
+            _ => return Err("a reminder is { elapsed = SHARE } or { before_minutes = N }".into()),
+        };
+        Ok(Self { at, copy: r.copy })
+    }
+}
+
 impl Default for DeadlinePolicy {
     fn default() -> Self {
         let days = BusinessDays::from_half_days;
         Self {
-            urgent: ReplyWindow { reply: days(1), escalate: days(1) },
-            expedited: ReplyWindow { reply: days(2), escalate: days(2) },
-            normal: ReplyWindow { reply: days(4), escalate: days(6) },
+            urgent: ReplyWindow { reply: days(1), escalate: days(1), reminders: None },
+            expedited: ReplyWindow { reply: days(2), escalate: days(2), reminders: None },
+            normal: ReplyWindow { reply: days(4), escalate: days(6), reminders: None },
             result: days(4),
             close: days(6),
             extension_cap: days(10),
-            reminders: vec![Reminder::Elapsed(0.5), Reminder::BeforeMinutes(60)],
+            reminders: vec![Reminder::at(RungAt::Elapsed(0.5)), Reminder::at(RungAt::BeforeMinutes(60))],
             supervisor_after: days(2),
+            escalation: Recipients { to: vec![Party::Station], cc: vec![Party::Manager, Party::Handler] },
+            supervisor: Recipients { to: vec![Party::Supervisor], cc: vec![Party::Manager, Party::Handler] },
         }
     }
 }
 
 impl DeadlinePolicy {
     /// The reply window of `urgency`.
-    pub fn window(&self, urgency: Urgency) -> ReplyWindow {
+    pub fn window(&self, urgency: Urgency) -> &ReplyWindow {
         match urgency {
-            Urgency::Urgent => self.urgent,
-            Urgency::Expedited => self.expedited,
-            Urgency::Normal => self.normal,
+            Urgency::Urgent => &self.urgent,
+            Urgency::Expedited => &self.expedited,
+            Urgency::Normal => &self.normal,
+        }
+    }
+
+    /// The reminder rungs of `urgency`.
+    pub fn reminders(&self, urgency: Urgency) -> &[Reminder] {
+        self.window(urgency).reminders.as_deref().unwrap_or(&self.reminders)
+    }
+
+    /// Who receives an alert of `level` (reminders: the station; a rung's
+    /// copies are the alert's own).
+    pub fn recipients(&self, level: AlertLevel) -> Recipients {
+        match level {
+            AlertLevel::Reminder => Recipients { to: vec![Party::Station], cc: vec![] },
+            AlertLevel::Escalation => self.escalation.clone(),
+            AlertLevel::Supervisor => self.supervisor.clone(),
         }
     }
 }
@@ -144,11 +237,13 @@ impl Deadlines {
     }
 
     /// When missing `milestone` is escalated: the reply has its own
-    /// escalation point, the others escalate at their deadline.
+    /// escalation point, the others escalate at their deadline, and none
+    /// before the reply's (a normal complaint's result is due with its
+    /// reply, two days before its documented first escalation at three).
     pub fn breach(&self, milestone: Milestone) -> DateTime<Utc> {
         match milestone {
             Milestone::Reply => self.escalate_at,
-            Milestone::Result | Milestone::Close => self.due(milestone),
+            Milestone::Result | Milestone::Close => self.due(milestone).max(self.escalate_at),
         }
     }
 }
@@ -253,6 +348,11 @@ pub struct Alert {
     pub due: DateTime<Utc>,
     /// When to send it; always working time, so nothing goes out at night.
     pub send_at: DateTime<Utc>,
+    /// Other deadlines of the same mail: alerts due together to the same
+    /// people are one mail.
+    pub also: Vec<Milestone>,
+    /// Copied besides the level's recipients (a rung's `copy`).
+    pub copy: Vec<Party>,
 }
 
 /// The alerts planned for `milestones` of a ticket with deadlines `d`,
@@ -262,48 +362,84 @@ pub struct Alert {
 /// the escalation comes at the breach (for the reply: `escalate_at`), the
 /// supervisor level `supervisor_after` later. Everything is sent at the next
 /// working instant, so a breach at 18:00 is mailed at 09:00 the next working day.
-pub fn ladder(cal: &Calendar, policy: &DeadlinePolicy, d: &Deadlines, milestones: &[Milestone]) -> Vec<Alert> {
-    let mut alerts = Vec::new();
+pub fn ladder(
+    cal: &Calendar,
+    policy: &DeadlinePolicy,
+    d: &Deadlines,
+    urgency: Urgency,
+    milestones: &[Milestone],
+) -> Vec<Alert> {
+    let mut alerts: Vec<Alert> = Vec::new();
     for &milestone in milestones {
         let due = d.due(milestone);
-        let alert = |level: AlertLevel, key: String, at| Alert {
+        let alert = |level: AlertLevel, key: String, at, copy: &[Party]| Alert {
             key: format!("{}.{}", milestone.as_str(), key),
             milestone,
             level,
             due,
             send_at: cal.next_working_instant(at),
+            also: Vec::new(),
+            copy: copy.to_vec(),
         };
         let window = cal.working_between(d.starts_at, due);
         let mut reminders: Vec<Alert> = Vec::new();
-        for (i, rule) in policy.reminders.iter().enumerate() {
-            let elapsed = match *rule {
-                Reminder::Elapsed(share) => {
+        for (i, rule) in policy.reminders(urgency).iter().enumerate() {
+            let elapsed = match rule.at {
+                RungAt::Elapsed(share) => {
                     let ms = window.num_milliseconds() as f64 * share;
                     Duration::milliseconds(ms.round() as i64)
                 }
-                Reminder::BeforeMinutes(m) => window - Duration::minutes(m.into()),
+                RungAt::BeforeMinutes(m) => window - Duration::minutes(m.into()),
             };
             if elapsed <= Duration::zero() || elapsed >= window {
                 continue;
             }
-            let reminder =
-                alert(AlertLevel::Reminder, format!("reminder.{}", i + 1), cal.add_working(d.starts_at, elapsed));
+            let at = cal.add_working(d.starts_at, elapsed);
+            let reminder = alert(AlertLevel::Reminder, format!("reminder.{}", i + 1), at, &rule.copy);
             // Two rules may land on the same instant (e.g. a two-hour window).
-            if !reminders.iter().any(|r| r.send_at == reminder.send_at) {
-                reminders.push(reminder);
+            match reminders.iter_mut().find(|r| r.send_at == reminder.send_at) {
+                Some(r) => merge_copies(&mut r.copy, &reminder.copy),
+                None => reminders.push(reminder),
             }
         }
         alerts.extend(reminders);
         let breach = d.breach(milestone);
-        alerts.push(alert(AlertLevel::Escalation, "escalation".into(), breach));
-        alerts.push(alert(
-            AlertLevel::Supervisor,
-            "supervisor".into(),
-            cal.add_business_days(breach, policy.supervisor_after),
-        ));
+        alerts.push(alert(AlertLevel::Escalation, "escalation".into(), breach, &[]));
+        let later = cal.add_business_days(breach, policy.supervisor_after);
+        alerts.push(alert(AlertLevel::Supervisor, "supervisor".into(), later, &[]));
     }
     alerts.sort_by_key(|a| a.send_at);
-    alerts
+    merge_together(alerts)
+}
+
+fn merge_copies(into: &mut Vec<Party>, from: &[Party]) {
+    for p in from {
+        if !into.contains(p) {
+            into.push(*p);
+        }
+    }
+}
+
+/// Alerts of one level sent at one instant to the same people become one
+/// mail (the first's key, the others in `also`). Close alerts go to the
+/// handler, not the station, so they stay apart.
+fn merge_together(alerts: Vec<Alert>) -> Vec<Alert> {
+    let mut out: Vec<Alert> = Vec::with_capacity(alerts.len());
+    for a in alerts {
+        let together = |o: &&mut Alert| {
+            o.level == a.level
+                && o.send_at == a.send_at
+                && (o.milestone == Milestone::Close) == (a.milestone == Milestone::Close)
+        };
+        match out.iter_mut().find(|o| together(o)) {
+            Some(first) => {
+                first.also.push(a.milestone);
+                merge_copies(&mut first.copy, &a.copy);
+            }
+            None => out.push(a),
+        }
+    }
+    out
 }
 
 /// What the sweep of one ticket decides: the alerts to send now and when
@@ -327,7 +463,7 @@ pub fn due_alerts(
 ) -> DueAlerts {
     let mut out = DueAlerts::default();
     let Some(deadlines) = Deadlines::of(ticket, cal) else { return out };
-    for alert in ladder(cal, policy, &deadlines, &ticket.owed()) {
+    for alert in ladder(cal, policy, &deadlines, ticket.urgency, &ticket.owed()) {
         if alert.send_at > now {
             out.next = Some(out.next.map_or(alert.send_at, |n| n.min(alert.send_at)));
             continue;
@@ -354,7 +490,7 @@ pub fn deadline_json(
     let local =
         |t: DateTime<Utc>| t.with_timezone(&cal.tz()).fixed_offset().to_rfc3339_opts(SecondsFormat::Secs, false);
     let d = compute(cal, policy, received.to_utc(), urgency);
-    let alerts: Vec<_> = ladder(cal, policy, &d, &[Milestone::Reply, Milestone::Result, Milestone::Close])
+    let alerts: Vec<_> = ladder(cal, policy, &d, urgency, &[Milestone::Reply, Milestone::Result, Milestone::Close])
         .into_iter()
         .map(|a| {
             json!({

@@ -112,6 +112,9 @@ pub struct StationFigures {
     /// Complaints still open when the month ended, and how many were overdue then.
     pub open_at_end: u32,
     pub overdue_open_at_end: u32,
+    /// Returns (退回) of complaints received in the month that the handler
+    /// refused: the station returned what was its own.
+    pub returns_refused: u32,
 }
 
 impl StationFigures {
@@ -131,6 +134,7 @@ impl StationFigures {
         self.overdue += o.overdue;
         self.open_at_end += o.open_at_end;
         self.overdue_open_at_end += o.overdue_open_at_end;
+        self.returns_refused += o.returns_refused;
     }
 
     /// `on_time` of the closed complaints, in whole percent; `None` without any.
@@ -188,9 +192,14 @@ pub fn assess(settings: &Settings, period: &Period, tickets: &[Ticket]) -> Asses
     let mut index: HashMap<String, usize> =
         stations.iter().enumerate().map(|(i, s)| (s.code.to_ascii_uppercase(), i)).collect();
     for t in tickets {
-        let Some(code) = &t.station else { continue };
+        // A complaint no station has is shown on a row of its own, so it
+        // is in the figures without counting against anyone.
+        let (code, name) = match &t.station {
+            Some(code) => (code.clone(), code.clone()),
+            None => (String::new(), "未分派".to_owned()),
+        };
         let i = *index.entry(code.to_ascii_uppercase()).or_insert_with(|| {
-            stations.push(StationFigures { code: code.clone(), name: code.clone(), ..StationFigures::default() });
+            stations.push(StationFigures { code, name, ..StationFigures::default() });
             stations.len() - 1
         });
         let f = &mut stations[i];
@@ -202,6 +211,9 @@ pub fn assess(settings: &Settings, period: &Period, tickets: &[Ticket]) -> Asses
             continue;
         }
         f.received += u32::from(period.contains(t.received_at));
+        if period.contains(t.received_at) {
+            f.returns_refused += u32::try_from(t.returns_refused).unwrap_or(0);
+        }
         match t.closed_at {
             Some(closed) if period.contains(closed) => {
                 f.closed += 1;
@@ -219,7 +231,9 @@ pub fn assess(settings: &Settings, period: &Period, tickets: &[Ticket]) -> Asses
                 f.close_on_time += u32::from(close);
                 f.overdue += u32::from(!(reply && result && close));
                 let category = t.fields.get("category").and_then(Value::as_str);
-                if valid && settings.reports.is_counted_category(category) {
+                // Closed while returned: it was never the station's.
+                let returned = t.status == Status::Closed && t.returned_at.is_some();
+                if valid && !returned && t.station.is_some() && settings.reports.is_counted_category(category) {
                     f.in_scope += 1;
                     if t.pre_reported {
                         f.pre_reported += 1;
@@ -266,6 +280,7 @@ const COLUMNS: &[Column] = &[
     ("超时结案", |f| f.overdue.to_string()),
     ("月末未结", |f| f.open_at_end.to_string()),
     ("月末未结且超时", |f| f.overdue_open_at_end.to_string()),
+    ("退回被驳回", |f| f.returns_refused.to_string()),
 ];
 
 fn rate_text(rate: Option<u32>) -> String {
@@ -356,19 +371,49 @@ pub struct Digest {
     pub rows: Vec<DigestRow>,
 }
 
-fn status_words(s: Status) -> &'static str {
-    match s {
-        Status::Unrouted => "未分派",
-        Status::Open => "待回复",
-        Status::Contacted => "已联系客户",
-        Status::Resolved => "已出处理结果",
-        Status::Closed => "已结案",
+/// How long ago `due` passed, in the digest's words ("2 天 3 小时").
+fn overdue_by(due: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let hours = (now - due).num_hours();
+    match (hours / 24, hours % 24) {
+        (0, 0) => "不足 1 小时".to_owned(),
+        (0, h) => format!("{h} 小时"),
+        (d, 0) => format!("{d} 天"),
+        (d, h) => format!("{d} 天 {h} 小时"),
     }
 }
 
-/// The digest of every manager whose stations have open complaints at `now`.
+/// One open complaint as a digest row: the next deadline still ahead, and
+/// how overdue each passed one is (a passed deadline is never "next").
+fn digest_row(t: &Ticket, station: String, now: DateTime<Utc>, local: &impl Fn(DateTime<Utc>) -> String) -> DigestRow {
+    let owed = [
+        ("首次回复", t.first_reply_at, t.reply_due),
+        ("处理结果", t.result_at, t.result_due),
+        ("结案", t.closed_at, t.close_due),
+    ];
+    let pending = || owed.iter().filter(|(_, done, _)| done.is_none()).filter_map(|(w, _, due)| Some((*w, (*due)?)));
+    let next_due = pending().map(|(_, due)| due).filter(|due| *due > now).min();
+    let late: Vec<String> = pending()
+        .filter(|(_, due)| *due <= now)
+        .map(|(w, due)| format!("{w}（超时 {}）", overdue_by(due, now)))
+        .collect();
+    DigestRow {
+        number: t.number.to_string(),
+        station,
+        urgency: t.urgency.chinese().to_owned(),
+        status: t.status.chinese().to_owned(),
+        received_at: local(t.received_at),
+        next_due: next_due.map(local).unwrap_or_default(),
+        overdue: late.join("、"),
+    }
+}
+
+/// The digest of every manager whose stations have open complaints at
+/// `now`, and the supervisor's of the complaints no station has (never
+/// routed, or returned and not moved on).
 pub fn digests(settings: &Settings, open: &[Ticket], now: DateTime<Utc>, tz: Tz) -> Vec<Digest> {
     let local = |t: DateTime<Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    let open: Vec<&Ticket> =
+        open.iter().filter(|t| t.kind == TicketKind::Complaint && t.status != Status::Closed).collect();
     let mut managers: Vec<&str> = Vec::new();
     for s in &settings.stations {
         if !managers.iter().any(|m| m.eq_ignore_ascii_case(&s.manager)) {
@@ -378,45 +423,44 @@ pub fn digests(settings: &Settings, open: &[Ticket], now: DateTime<Utc>, tz: Tz)
     let mut out = Vec::new();
     for manager in managers {
         let stations: Vec<_> = settings.stations.iter().filter(|s| s.manager.eq_ignore_ascii_case(manager)).collect();
-        let mut rows: Vec<(bool, DateTime<Utc>, DigestRow)> = open
+        let rows: Vec<(DateTime<Utc>, DigestRow)> = open
             .iter()
-            .filter(|t| t.kind == TicketKind::Complaint && t.status != Status::Closed)
+            .filter(|t| t.status != Status::Returned)
             .filter_map(|t| {
                 let station =
                     stations.iter().find(|s| t.station.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(&s.code)))?;
-                let late = overdue_at(t, now);
-                let next_due =
-                    [(t.first_reply_at, t.reply_due), (t.result_at, t.result_due), (t.closed_at, t.close_due)]
-                        .into_iter()
-                        .filter(|(done, _)| done.is_none())
-                        .filter_map(|(_, due)| due)
-                        .min();
-                let row = DigestRow {
-                    number: t.number.to_string(),
-                    station: format!("{} {}", station.code, station.name),
-                    urgency: t.urgency.chinese().to_owned(),
-                    status: status_words(t.status).to_owned(),
-                    received_at: local(t.received_at),
-                    next_due: next_due.map(local).unwrap_or_default(),
-                    overdue: late.join("、"),
-                };
-                Some((!late.is_empty(), t.received_at, row))
+                Some((t.received_at, digest_row(t, format!("{} {}", station.code, station.name), now, &local)))
             })
             .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        out.push(Digest {
-            manager: manager.to_owned(),
-            stations: stations.iter().map(|s| format!("{} {}", s.code, s.name)).collect(),
-            rows: rows.into_iter().map(|(_, _, r)| r).collect(),
-        });
+        let stations = stations.iter().map(|s| format!("{} {}", s.code, s.name)).collect();
+        out.extend(Digest::of(manager, stations, rows));
     }
+    let nobodys: Vec<(DateTime<Utc>, DigestRow)> = open
+        .iter()
+        .filter(|t| matches!(t.status, Status::Unrouted | Status::Returned))
+        .map(|t| {
+            let station = match (&t.station, t.status) {
+                (Some(code), Status::Returned) => format!("{code} 已退回"),
+                _ => "未分派".to_owned(),
+            };
+            (t.received_at, digest_row(t, station, now, &local))
+        })
+        .collect();
+    out.extend(Digest::of(&settings.desk.supervisor, vec!["未分派或已退回的投诉".to_owned()], nobodys));
     out
 }
 
 impl Digest {
+    /// The digest of `rows` for `manager`, overdue first then oldest; none
+    /// when there are no rows.
+    fn of(manager: &str, stations: Vec<String>, mut rows: Vec<(DateTime<Utc>, DigestRow)>) -> Option<Self> {
+        if rows.is_empty() {
+            return None;
+        }
+        rows.sort_by(|a, b| a.1.overdue.is_empty().cmp(&b.1.overdue.is_empty()).then(a.0.cmp(&b.0)));
+        Some(Self { manager: manager.to_owned(), stations, rows: rows.into_iter().map(|(_, r)| r).collect() })
+    }
+
     /// The `digest` key of the `digest` template.
     pub fn context(&self, date: &str) -> Value {
         json!({
@@ -451,6 +495,7 @@ pub fn sample_context() -> (Value, Value) {
         overdue: 2,
         open_at_end: 1,
         overdue_open_at_end: 1,
+        returns_refused: 1,
     };
     let tz = chrono_tz::Asia::Shanghai;
     let period = Period::month(NaiveDate::from_ymd_opt(2026, 10, 1).unwrap_or_default(), tz);

@@ -148,9 +148,24 @@ pub enum Action {
     Update,
     Close,
     Reopen,
+    /// The station says the complaint is not its own (退回: 不属于本站 …).
+    Return,
+    /// The handler moves the ticket to another station ("转 SH02").
+    Reassign,
 }
 
 impl Action {
+    const ALL: [Self; 8] = [
+        Self::Contacted,
+        Self::Result,
+        Self::Extension,
+        Self::Update,
+        Self::Close,
+        Self::Reopen,
+        Self::Return,
+        Self::Reassign,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Contacted => "contacted",
@@ -159,13 +174,13 @@ impl Action {
             Self::Update => "update",
             Self::Close => "close",
             Self::Reopen => "reopen",
+            Self::Return => "return",
+            Self::Reassign => "reassign",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Contacted, Self::Result, Self::Extension, Self::Update, Self::Close, Self::Reopen]
-            .into_iter()
-            .find(|a| a.as_str() == s)
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -228,6 +243,9 @@ pub enum Status {
     Resolved,
     /// Closed by the handler.
     Closed,
+    /// The station returned it as not its own (退回): its clocks are
+    /// stopped until the handler moves it on or gives it back.
+    Returned,
 }
 
 impl Status {
@@ -238,13 +256,26 @@ impl Status {
             Self::Contacted => "contacted",
             Self::Resolved => "resolved",
             Self::Closed => "closed",
+            Self::Returned => "returned",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Unrouted, Self::Open, Self::Contacted, Self::Resolved, Self::Closed]
+        [Self::Unrouted, Self::Open, Self::Contacted, Self::Resolved, Self::Closed, Self::Returned]
             .into_iter()
             .find(|st| st.as_str() == s)
+    }
+
+    /// The word the desk uses in mail.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Self::Unrouted => "未分派",
+            Self::Open => "待回复",
+            Self::Contacted => "已联系客户",
+            Self::Resolved => "已出处理结果",
+            Self::Closed => "已结案",
+            Self::Returned => "服务站已退回",
+        }
     }
 }
 
@@ -283,6 +314,14 @@ pub struct Ticket {
     pub linked_to: Option<TicketNo>,
     /// How many times the customer complained again.
     pub repeats: i64,
+    /// When the station returned it (退回); its clocks stopped then.
+    pub returned_at: Option<DateTime<Utc>>,
+    /// How many of its station's returns the handler refused (the station
+    /// returned what was its own): shown in the assessment.
+    pub returns_refused: i64,
+    /// Since when the station's backup contacts are copied (its address
+    /// bounced or said it is away).
+    pub backup_at: Option<DateTime<Utc>>,
 }
 
 /// Why an extension was not granted.
@@ -300,7 +339,7 @@ impl Ticket {
     /// The milestones still to be met: the one rule of what a ticket owes
     /// (the store's overdue query mirrors it; a test checks they agree).
     pub fn owed(&self) -> Vec<Milestone> {
-        if matches!(self.status, Status::Closed | Status::Unrouted) || self.dispatched_at.is_none() {
+        if matches!(self.status, Status::Closed | Status::Unrouted | Status::Returned) || self.dispatched_at.is_none() {
             return Vec::new();
         }
         let mut m = Vec::new();
@@ -381,12 +420,27 @@ impl Ticket {
         self.valid = None;
     }
 
+    /// The station says it is not its own: its clocks stop now.
+    pub fn give_back(&mut self, now: DateTime<Utc>) {
+        self.status = Status::Returned;
+        self.returned_at = Some(now);
+    }
+
+    /// The handler refused the return: the station keeps it, and the
+    /// refusal is counted against it.
+    pub fn refuse_return(&mut self) {
+        self.returns_refused += 1;
+        self.returned_at = None;
+        self.status = if self.first_reply_at.is_some() { Status::Contacted } else { Status::Open };
+    }
+
     /// What the last station did no longer counts: before handing the
     /// ticket to another.
     pub fn forget_station_answers(&mut self) {
         self.first_reply_at = None;
         self.result_at = None;
         self.extended = false;
+        self.returned_at = None;
     }
 }
 

@@ -231,7 +231,7 @@ async fn measure(settings: &Settings, dialect: &Dialect, tickets: usize, fields:
     let clock = Clock::manual(now - Duration::seconds(1));
     let app = App::build(settings.clone(), clock.clone()).await?;
     let store = app.store.clone();
-    let handler = settings.desk.handlers.first().context("a handler")?.clone();
+    let handler = settings.desk.handlers.first().context("a handler")?.address().to_owned();
     let day = 86_400_000;
     let due_total: usize = DUE.iter().sum::<usize>() * ROUNDS;
     let background = tickets.checked_sub(due_total).context("too few tickets")? as i64;

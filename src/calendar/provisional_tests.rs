@@ -74,7 +74,8 @@ fn a_window_across_new_year_skips_the_provisional_new_years_day() {
     let d = deadline::compute(&cal, &policy, at("2026-12-31 16:00"), Urgency::Normal);
     assert_eq!(d.reply_due, at("2027-01-05 16:00"));
     assert!(d.provisional);
-    let alerts = deadline::ladder(&cal, &policy, &d, &[Milestone::Reply, Milestone::Result, Milestone::Close]);
+    let alerts =
+        deadline::ladder(&cal, &policy, &d, Urgency::Normal, &[Milestone::Reply, Milestone::Result, Milestone::Close]);
     for a in &alerts {
         let day = a.send_at.with_timezone(&Shanghai).date_naive();
         assert!(cal.is_working_day(day) && day != date("2027-01-01"), "{} on {day}", a.key);

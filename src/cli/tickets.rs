@@ -273,7 +273,7 @@ impl Console {
         let Some(d) = Deadlines::of(t, cal) else { return Vec::new() };
         let now = self.desk.clock.now();
         let settings = &self.desk.settings;
-        deadline::ladder(cal, &settings.deadlines, &d, &t.owed())
+        deadline::ladder(cal, &settings.deadlines, &d, t.urgency, &t.owed())
             .into_iter()
             .filter(|a| a.send_at > now)
             .map(|a| (a.key, a.level.as_str(), a.send_at))

@@ -46,7 +46,7 @@ fn defaults_are_seed_004() {
     assert_eq!((half(p.normal.reply), half(p.normal.escalate)), (4, 6));
     assert_eq!((half(p.result), half(p.close), half(p.extension_cap)), (4, 6, 10));
     assert_eq!(half(p.supervisor_after), 2);
-    assert_eq!(p.reminders, [Reminder::Elapsed(0.5), Reminder::BeforeMinutes(60)]);
+    assert_eq!(p.reminders, [Reminder::at(RungAt::Elapsed(0.5)), Reminder::at(RungAt::BeforeMinutes(60))]);
     // An empty or absent [deadlines] section is the default, and so is the
     // section written out in DeadlinePolicy's documentation.
     assert_eq!(policy("").unwrap(), p);
@@ -59,6 +59,8 @@ fn defaults_are_seed_004() {
         extension_cap = 5
         reminders = [{ elapsed = 0.5 }, { before_minutes = 60 }]
         supervisor_after = 1
+        escalation = { to = ["station"], cc = ["manager", "handler"] }
+        supervisor = { to = ["supervisor"], cc = ["manager", "handler"] }
     "#;
     assert_eq!(policy(written_out).unwrap(), p);
 }
@@ -79,7 +81,7 @@ fn policy_reads_from_toml() {
     assert_eq!(p.normal.escalate.half_days(), 6);
     assert_eq!(p.result.half_days(), 2);
     assert_eq!(p.extension_cap.half_days(), 20);
-    assert_eq!(p.reminders, [Reminder::Elapsed(0.25), Reminder::BeforeMinutes(30)]);
+    assert_eq!(p.reminders, [Reminder::at(RungAt::Elapsed(0.25)), Reminder::at(RungAt::BeforeMinutes(30))]);
     assert_eq!(p.supervisor_after.half_days(), 1);
     // Untouched keys keep their defaults.
     assert_eq!(p.urgent, DeadlinePolicy::default().urgent);
@@ -215,7 +217,10 @@ fn ladder_of_an_urgent_ticket() {
     // Tue 2026-03-10 10:00: reply due 15:00, result Thu 10:00, close Fri 10:00.
     let d = compute(&cal, &p, at("2026-03-10 10:00"), Urgency::Urgent);
     let all = [Milestone::Reply, Milestone::Result, Milestone::Close];
-    let plan: Vec<_> = ladder(&cal, &p, &d, &all).into_iter().map(|a| (a.key, wall(a.send_at), wall(a.due))).collect();
+    let plan: Vec<_> = ladder(&cal, &p, &d, Urgency::Urgent, &all)
+        .into_iter()
+        .map(|a| (a.key, wall(a.send_at), wall(a.due)))
+        .collect();
     let expected = [
         // Reply window 4h: half = 2h in = 12:00, mailed 13:00; 1h before = 14:00.
         ("reply.reminder.1", "2026-03-10 13:00", "2026-03-10 15:00"),
@@ -246,8 +251,10 @@ fn ladder_of_a_normal_reply_escalates_at_three_days() {
     let p = DeadlinePolicy::default();
     // Mon 2026-03-09 10:00: reply due Wed 10:00 (16h), escalation Thu 10:00.
     let d = compute(&cal, &p, at("2026-03-09 10:00"), Urgency::Normal);
-    let plan: Vec<_> =
-        ladder(&cal, &p, &d, &[Milestone::Reply]).into_iter().map(|a| (a.key, a.level, wall(a.send_at))).collect();
+    let plan: Vec<_> = ladder(&cal, &p, &d, Urgency::Normal, &[Milestone::Reply])
+        .into_iter()
+        .map(|a| (a.key, a.level, wall(a.send_at)))
+        .collect();
     assert_eq!(
         plan,
         [
@@ -268,13 +275,16 @@ fn breaches_out_of_hours_are_mailed_in_working_time() {
     // (09-12, 13-14) and 7h (17:00); the escalation waits for Tue 09:00, the
     // supervisor (18:00 + 8h = Tue 18:00) for Wed 09:00.
     let d = compute(&cal, &p, at("2026-03-14 23:00"), Urgency::Expedited);
-    let sends: Vec<_> = ladder(&cal, &p, &d, &[Milestone::Reply]).iter().map(|a| wall(a.send_at)).collect();
+    let sends: Vec<_> =
+        ladder(&cal, &p, &d, Urgency::Expedited, &[Milestone::Reply]).iter().map(|a| wall(a.send_at)).collect();
     assert_eq!(sends, ["2026-03-16 14:00", "2026-03-16 17:00", "2026-03-17 09:00", "2026-03-18 09:00"]);
 
     // A deadline at 02:00 (moved by hand) is mailed at 09:00.
     let night = Deadlines { reply_due: at("2026-03-11 02:00"), escalate_at: at("2026-03-11 02:00"), ..d };
-    let escalation =
-        ladder(&cal, &p, &night, &[Milestone::Reply]).into_iter().find(|a| a.level == AlertLevel::Escalation).unwrap();
+    let escalation = ladder(&cal, &p, &night, Urgency::Expedited, &[Milestone::Reply])
+        .into_iter()
+        .find(|a| a.level == AlertLevel::Escalation)
+        .unwrap();
     assert_eq!(wall(escalation.send_at), "2026-03-11 09:00");
     assert_eq!(wall(escalation.due), "2026-03-11 02:00");
 }
@@ -289,7 +299,7 @@ fn reminders_outside_the_window_or_twice_are_dropped() {
     // Urgent: a 4h window. 300 min before is before the start; 100% and 0 min
     // before are the deadline itself; the second half-way one repeats the first.
     let d = compute(&cal, &p, at("2026-03-10 09:00"), Urgency::Urgent);
-    let keys: Vec<_> = ladder(&cal, &p, &d, &[Milestone::Reply]).into_iter().map(|a| a.key).collect();
+    let keys: Vec<_> = ladder(&cal, &p, &d, Urgency::Urgent, &[Milestone::Reply]).into_iter().map(|a| a.key).collect();
     assert_eq!(keys, ["reply.reminder.1", "reply.escalation", "reply.supervisor"]);
 }
 
@@ -316,7 +326,7 @@ fn ladders_are_always_sent_in_working_time() {
                     cal.working_between(d.starts_at, d.reply_due),
                     p.window(urgency).reply.working_time(cal.business_day())
                 );
-                let plan = ladder(&cal, &p, &d, &all);
+                let plan = ladder(&cal, &p, &d, urgency, &all);
                 assert!(plan.windows(2).all(|w| w[0].send_at <= w[1].send_at));
                 let mut keys: Vec<_> = plan.iter().map(|a| a.key.as_str()).collect();
                 keys.sort_unstable();
@@ -362,4 +372,44 @@ fn json_for_the_cli() {
     assert_eq!(v["received"], "2026-03-11T03:30:00+08:00");
     assert_eq!(v["starts_at"], "2026-03-11T09:00:00+08:00");
     assert_eq!(v["reply_due"], "2026-03-11T18:00:00+08:00");
+}
+
+#[test]
+fn a_normal_complaints_reply_and_result_alerts_are_one_mail_and_never_early() {
+    let cal = cn();
+    let p = DeadlinePolicy::default();
+    // Mon 10:00: reply and result both due Wed 10:00; the reply escalates Thu 10:00.
+    let d = compute(&cal, &p, at("2026-03-09 10:00"), Urgency::Normal);
+    let plan = ladder(&cal, &p, &d, Urgency::Normal, &[Milestone::Reply, Milestone::Result]);
+    let seen: Vec<_> = plan.iter().map(|a| (a.key.as_str(), wall(a.send_at), a.also.clone())).collect();
+    let both = vec![Milestone::Result];
+    assert_eq!(
+        seen,
+        [
+            ("reply.reminder.1", "2026-03-10 10:00".to_string(), both.clone()),
+            ("reply.reminder.2", "2026-03-11 09:00".to_string(), both.clone()),
+            ("reply.escalation", "2026-03-12 10:00".to_string(), both.clone()),
+            ("reply.supervisor", "2026-03-13 10:00".to_string(), both),
+        ]
+    );
+}
+
+#[test]
+fn a_rung_may_copy_the_manager_for_one_urgency() {
+    let p = policy(
+        r#"normal = { reply = 2, escalate = 3, reminders = [{ elapsed = 0.5 }, { elapsed = 0.75, copy = ["manager"] }] }
+        escalation = { to = ["station"], cc = ["handler"] }"#,
+    )
+    .unwrap();
+    assert_eq!(p.reminders(Urgency::Normal)[1].copy, [Party::Manager]);
+    assert_eq!(p.reminders(Urgency::Urgent), DeadlinePolicy::default().reminders.as_slice());
+    assert_eq!(p.recipients(AlertLevel::Escalation).cc, [Party::Handler]);
+    let cal = cn();
+    let d = compute(&cal, &p, at("2026-03-09 10:00"), Urgency::Normal);
+    let plan = ladder(&cal, &p, &d, Urgency::Normal, &[Milestone::Reply]);
+    let rung = plan.iter().find(|a| a.key == "reply.reminder.2").unwrap();
+    // 75 % of 16 working hours: 12h in = Tue 15:00.
+    assert_eq!((wall(rung.send_at).as_str(), rung.copy.as_slice()), ("2026-03-10 15:00", [Party::Manager].as_slice()));
+    assert!(policy("reminders = [{ elapsed = 2 }]").is_err());
+    assert!(policy("reminders = [{ elapsed = 0.5, before_minutes = 3 }]").is_err());
 }

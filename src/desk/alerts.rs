@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Desk, DeskResult};
 use crate::config::Station;
-use crate::deadline::{self, Alert, AlertLevel, Milestone};
+use crate::deadline::{self, Alert, Milestone, Party};
 use crate::notify::context::milestone_words;
 use crate::notify::key::alert_template;
 use crate::notify::{Notice, OutboxKey};
@@ -56,18 +56,16 @@ impl Desk {
     ) -> DeskResult<OutboxMail> {
         let cal = self.ticket_calendar(ticket);
         let overdue = cal.working_between(alert.due, now);
-        let station_to = station.map(|s| s.emails.clone()).unwrap_or_default();
-        let manager = station.map(|s| s.manager.clone());
-        let handler = ticket.handler.clone();
-        let (to, cc) = match (alert.milestone, alert.level) {
-            (Milestone::Close, AlertLevel::Reminder) => (vec![handler], vec![]),
-            (Milestone::Close, AlertLevel::Escalation) => (vec![handler], manager.into_iter().collect()),
-            (_, AlertLevel::Reminder) => (station_to, vec![]),
-            (_, AlertLevel::Escalation) => (station_to, manager.into_iter().chain([handler]).collect()),
-            (_, AlertLevel::Supervisor) => {
-                (vec![self.settings.desk.supervisor.clone()], manager.into_iter().chain([handler]).collect())
-            }
-        };
+        let policy = &self.settings.deadlines;
+        let rule = policy.recipients(alert.level);
+        let (to, mut cc) = (self.parties(ticket, station, alert.milestone, &rule.to), {
+            let copies: Vec<Party> = rule.cc.iter().chain(&alert.copy).copied().collect();
+            self.parties(ticket, station, alert.milestone, &copies)
+        });
+        cc.retain(|a| !to.iter().any(|t| t.eq_ignore_ascii_case(a)));
+        let also: String = alert.also.iter().map(|m| format!("、{}", milestone_words(*m))).collect();
+        // Written to a tenth of an hour: less than six minutes late is "now due", not "0.0 hours".
+        let overdue_minutes = overdue.num_minutes().max(0);
         let notice = Notice::new(alert_template(alert), OutboxKey::alert(&ticket.number, alert))
             .about(ticket)
             .station(station)
@@ -78,9 +76,37 @@ impl Desk {
                 c.alert.level = alert.level.as_str().to_owned();
                 c.alert.milestone = milestone_words(alert.milestone).to_owned();
                 c.alert.due = self.local(alert.due);
-                c.alert.overdue_hours = format!("{:.1}", overdue.num_minutes().max(0) as f64 / 60.0);
-                c.alert.overdue = overdue > chrono::Duration::zero();
+                c.alert.overdue_hours = format!("{:.1}", overdue_minutes as f64 / 60.0);
+                c.alert.overdue = overdue_minutes >= 6;
+                c.alert.also = also;
             });
         Ok(self.notify.render(self.with_caveat(notice), now)?)
+    }
+
+    /// The addresses of `parties` for an alert about `milestone`: the
+    /// close deadline is the handler's, so "station" means the handler
+    /// there; the station's backups are added once they are in use.
+    fn parties(
+        &self,
+        ticket: &Ticket,
+        station: Option<&Station>,
+        milestone: Milestone,
+        parties: &[Party],
+    ) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for party in parties {
+            let addresses = match (party, milestone) {
+                (Party::Station, Milestone::Close) | (Party::Handler, _) => vec![ticket.handler.clone()],
+                (Party::Station, _) => self.station_addresses(ticket, station),
+                (Party::Manager, _) => station.map(|s| vec![s.manager.clone()]).unwrap_or_default(),
+                (Party::Supervisor, _) => vec![self.settings.desk.supervisor.clone()],
+            };
+            for a in addresses {
+                if !out.iter().any(|o| o.eq_ignore_ascii_case(&a)) {
+                    out.push(a);
+                }
+            }
+        }
+        out
     }
 }

@@ -144,7 +144,7 @@ impl Desk {
         let notice = Notice::new(TemplateName::Repeat, key)
             .about(&ticket)
             .station(Some(station))
-            .to(station.emails.clone())
+            .to(self.station_addresses(&ticket, Some(station)))
             .cc(cc)
             .files(files_of(&msg.attachments))
             .personal()

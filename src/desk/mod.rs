@@ -11,6 +11,7 @@
 mod alerts;
 mod complaint;
 mod machine;
+mod moves;
 mod operator;
 mod pre_report;
 mod repair;
@@ -155,6 +156,14 @@ impl Desk {
     /// The configured station a ticket is with.
     fn station_of(&self, ticket: &Ticket) -> Option<Station> {
         ticket.station.as_deref().and_then(|c| self.settings.station(c)).cloned()
+    }
+
+    /// Where mail for `ticket`'s station goes: its addresses, and its
+    /// backups once those are in use for the ticket.
+    fn station_addresses(&self, ticket: &Ticket, station: Option<&Station>) -> Vec<String> {
+        let Some(station) = station else { return Vec::new() };
+        let backups = if ticket.backup_at.is_some() { station.backups.as_slice() } else { &[] };
+        station.emails.iter().chain(backups).cloned().collect()
     }
 
     /// A timeline entry about `ticket`, now.

@@ -131,7 +131,7 @@ impl Desk {
                 let summary =
                     format!("extended: result due {}, close due {}", local(ticket.result_due), local(ticket.close_due));
                 let words = format!("延期至 {}", local(ticket.result_due));
-                let to = station.as_ref().map(|s| s.emails.clone()).unwrap_or_default();
+                let to = self.station_addresses(&ticket, station.as_ref());
                 Done { summary, words, station, to, cc: handler }
             }
         };
@@ -160,7 +160,7 @@ impl Desk {
     /// Gives the ticket to `to` as if it had been routed there now: what
     /// the last station did no longer counts, its unsent alerts are
     /// withdrawn, the clock starts again and the handler is told.
-    async fn reassign(
+    pub(super) async fn reassign(
         &self,
         tx: &mut Tx,
         ticket: &mut Ticket,

@@ -39,7 +39,10 @@ pub(super) fn role(ticket: &Ticket, station: Option<&Station>, from: &str) -> Op
 /// handler's (首问负责制); from a station they are an ordinary update.
 pub(super) fn allowed(action: Action, role: Role) -> Action {
     match (action, role) {
+        (Action::Return, Role::Handler) => Action::Update,
         (Action::Close | Action::Reopen, Role::Station) => Action::Update,
+        // A station's "转 SH02" says the complaint is SH02's: a return.
+        (Action::Reassign, Role::Station) => Action::Return,
         _ => action,
     }
 }
@@ -92,6 +95,8 @@ impl Desk {
                 self.close(tx, &mut ticket, valid, now).await?
             }
             Action::Reopen => self.reopen(tx, &mut ticket).await?,
+            Action::Return => self.give_back(tx, &mut ticket, station.as_ref(), incoming).await?,
+            Action::Reassign => self.move_to(tx, &mut ticket, station.as_ref(), incoming).await?,
         };
         self.save(tx, &ticket).await?;
         let event = self.event(number, EventKind::Reply(action)).by(&msg.from).message(msg.message_id.as_deref());
@@ -107,8 +112,9 @@ impl Desk {
             c.reply.action = action_words(action).to_owned();
             c.reply.text = msg.reply_text.clone();
         };
-        if role == Role::Station {
-            // The desk sees every station reply by mail: no portal needed.
+        if role == Role::Station && action != Action::Return {
+            // The desk sees every station reply by mail: no portal needed
+            // (a return has its own mail to the handler).
             let key = OutboxKey::answer(number, TemplateName::Relay, incoming.source());
             let relay = Notice::new(TemplateName::Relay, key)
                 .about(&ticket)
@@ -127,7 +133,7 @@ impl Desk {
             let note = Notice::new(TemplateName::Note, key)
                 .about(&ticket)
                 .station(Some(station))
-                .to(station.emails.clone())
+                .to(self.station_addresses(&ticket, Some(station)))
                 .in_reply_to(msg.message_id.clone())
                 .files(files_of(&msg.attachments))
                 .personal()
@@ -153,9 +159,21 @@ impl Desk {
         }
         let requested = msg.requested.as_ref().map(|r| self.requested_until(r));
         let Err(refused) = ticket.extend(requested, false) else {
+            // The station learns the deadlines that now hold; the handler is copied.
+            let key = OutboxKey::answer(&ticket.number, TemplateName::Extended, incoming.source());
+            let granted = Notice::new(TemplateName::Extended, key)
+                .about(ticket)
+                .station(station)
+                .to(self.station_addresses(ticket, station))
+                .cc(vec![ticket.handler.clone()])
+                .in_reply_to(msg.message_id.clone());
+            self.send(tx, granted).await?;
             return Ok("extension granted".into());
         };
-        let to = station.map(|s| s.emails.clone()).unwrap_or_else(|| vec![msg.from.clone()]);
+        let mut to = self.station_addresses(ticket, station);
+        if to.is_empty() {
+            to.push(msg.from.clone());
+        }
         let reason = self.refusal_words(&refused);
         let key = OutboxKey::answer(&ticket.number, TemplateName::Refused, incoming.source());
         let notice = Notice::new(TemplateName::Refused, key)
@@ -234,12 +252,23 @@ impl Desk {
         now: DateTime<Utc>,
     ) -> DeskResult<String> {
         ticket.close(valid, now);
+        let station = self.station_of(ticket);
         let at = self.calendar.add_business_days(now, BusinessDays::from_half_days(2));
         let followup = Notice::new(TemplateName::Followup, OutboxKey::followup(&ticket.number, now))
             .about(ticket)
+            .station(station.as_ref())
             .to(vec![ticket.handler.clone()])
             .not_before(at);
         self.send(tx, followup).await?;
+        // A returned ticket was never the station's: it is not told.
+        let to = self.station_addresses(ticket, station.as_ref());
+        if !to.is_empty() && ticket.returned_at.is_none() {
+            let closed = Notice::new(TemplateName::Closed, OutboxKey::at(&ticket.number, TemplateName::Closed, now))
+                .about(ticket)
+                .station(station.as_ref())
+                .to(to);
+            self.send(tx, closed).await?;
+        }
         Ok(format!("closed ({})", if valid { "valid" } else { "invalid" }))
     }
 

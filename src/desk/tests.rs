@@ -383,3 +383,59 @@ async fn a_station_that_works_saturdays_gets_deadlines_on_its_calendar() {
     let sweep = f.desk.sweep_ticket(&t, &Default::default(), saturday).expect("sweep");
     assert!(sweep.alerts.iter().any(|(m, _)| m.key.contains("reply.reminder")), "reminders planned");
 }
+
+const SH02: &str = "station-sh02@stations.example.test";
+
+#[tokio::test]
+async fn a_return_stops_the_clocks_and_the_handlers_answer_moves_it() {
+    let mut f = Fixture::new().await;
+    let number = f.complaint().await;
+    let before = f.ticket(&number).await;
+    f.desk.clock.advance(chrono::Duration::hours(1));
+    f.take(&reply(BJ01, Some("r1@s"), &number, "您好：\n非本站服务范围，应由SH02处理")).await;
+    let t = f.ticket(&number).await;
+    assert_eq!(t.status, Status::Returned);
+    assert!(t.returned_at.is_some() && t.owed().is_empty(), "the station's clocks stop");
+    let told = f.outbox().await.into_iter().find(|m| m.key.contains(":returned:")).expect("handler told");
+    assert_eq!(told.recipients, [HANDLER]);
+    assert!(!f.keys().await.iter().any(|k| k.contains(":relay:")), "the return is its own mail");
+
+    f.desk.clock.advance(chrono::Duration::hours(1));
+    f.take(&reply(HANDLER, Some("r2@hq"), &number, "转 SH02")).await;
+    let t = f.ticket(&number).await;
+    assert_eq!((t.status, t.station.as_deref(), t.returns_refused), (Status::Open, Some("SH02"), 0));
+    assert!(t.reply_due > before.reply_due, "fresh deadlines for the new station");
+    let forward = f.outbox().await.into_iter().find(|m| m.key.contains(":forward:SH02:")).expect("forwarded");
+    assert_eq!(forward.recipients, [SH02, HANDLER]);
+    assert!(f.events(&number).await.contains(&"reply:return".to_owned()));
+}
+
+#[tokio::test]
+async fn a_return_the_handler_refuses_counts_against_the_station() {
+    let mut f = Fixture::new().await;
+    let number = f.complaint().await;
+    f.take(&reply(BJ01, Some("r1@s"), &number, "不属于本站")).await;
+    f.take(&reply(HANDLER, Some("r2@hq"), &number, "转 BJ01 客户确在海淀")).await;
+    let t = f.ticket(&number).await;
+    assert_eq!((t.status, t.station.as_deref(), t.returns_refused), (Status::Open, Some("BJ01"), 1));
+    assert!(!t.owed().is_empty(), "its clocks run again");
+    assert!(f.events(&number).await.contains(&"return_refused".to_owned()));
+    let note = f.outbox().await.into_iter().find(|m| m.key.contains(":note:")).expect("station told");
+    assert_eq!(note.recipients, [BJ01]);
+    // Negated words are no return.
+    f.take(&reply(BJ01, Some("r3@s"), &number, "不退回，我站处理")).await;
+    assert_eq!(f.ticket(&number).await.status, Status::Open);
+}
+
+#[tokio::test]
+async fn the_station_learns_a_granted_extension_and_the_close() {
+    let mut f = Fixture::new().await;
+    let number = f.complaint().await;
+    f.take(&reply(BJ01, Some("e1@s"), &number, "申请延期 2026-11-19 18:00")).await;
+    let granted = f.outbox().await.into_iter().find(|m| m.key.contains(":extended:")).expect("station told");
+    assert_eq!(granted.recipients, [BJ01, HANDLER]);
+    assert!(granted.subject.contains("2026-11-19 18:00"), "{}", granted.subject);
+    f.take(&reply(HANDLER, Some("c1@hq"), &number, "结案")).await;
+    let closed = f.outbox().await.into_iter().find(|m| m.key.contains(":closed:")).expect("station told");
+    assert_eq!(closed.recipients, [BJ01]);
+}

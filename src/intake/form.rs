@@ -305,16 +305,28 @@ pub fn resolve_station<'a>(value: &str, settings: &'a Settings) -> Option<&'a St
         })
 }
 
-/// The first station one of whose regions appears in the region field, or
-/// else in the address field.
+/// The station the region field (else the address field) is in.
 fn route_by_region(fields: &Fields, settings: &Settings) -> Option<String> {
-    [&fields.region, &fields.address]
-        .into_iter()
-        .flatten()
-        .find_map(|place| {
-            settings.stations.iter().find(|s| s.regions.iter().any(|r| !r.is_empty() && place.contains(r.as_str())))
+    [&fields.region, &fields.address].into_iter().flatten().find_map(|place| station_for_place(place, settings, None))
+}
+
+/// The station serving `place` (not `except`): the city before the
+/// province, i.e. the region named last in the place ("浙江省杭州市" is
+/// Hangzhou's if a station serves 杭州, else Zhejiang's), the longer on a tie.
+pub fn station_for_place(place: &str, settings: &Settings, except: Option<&str>) -> Option<String> {
+    settings
+        .stations
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| except.is_none_or(|e| !s.code.eq_ignore_ascii_case(e)))
+        .filter_map(|(i, s)| {
+            let found =
+                s.regions.iter().filter(|r| !r.is_empty()).filter_map(|r| Some((place.rfind(r.as_str())?, r.len())));
+            // On a tie the station listed first wins.
+            Some((found.max()?, std::cmp::Reverse(i), s))
         })
-        .map(|s| s.code.clone())
+        .max_by_key(|(at, first, _)| (*at, *first))
+        .map(|(_, _, s)| s.code.clone())
 }
 
 #[cfg(test)]

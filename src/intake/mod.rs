@@ -8,6 +8,8 @@ mod dsn;
 mod extension;
 mod form;
 mod forward;
+pub mod moves;
+pub use form::station_for_place;
 mod reply;
 mod text;
 mod words;
@@ -393,7 +395,9 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
         }
         (None, Some(ticket)) => {
             parsed.kind = Kind::Reply;
-            parsed.action = Some(reading.action);
+            // A return or a move (退回, 转 SH02) reads before the other words.
+            parsed.action =
+                Some(moves::read(&reading.own_text, &settings.stations).map_or(reading.action, |m| m.action()));
             parsed.action_line = reading.action_line;
             parsed.requested = reading.requested;
             parsed.extension_needs_date = reading.extension_undated;

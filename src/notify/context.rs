@@ -54,6 +54,10 @@ pub struct MailContext {
     pub operator: OperatorContext,
     /// Deadlines moved by new holiday data.
     pub reschedule: RescheduleContext,
+    /// Whom this mail is to.
+    pub recipient: RecipientContext,
+    /// A return (退回) or a move between stations.
+    pub moved: MovedContext,
     /// The monthly template's figures; only in the start-up sample.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<Value>,
@@ -69,7 +73,9 @@ pub struct TicketContext {
     pub urgency: String,
     pub status: String,
     pub subject: String,
+    /// The handler's address, and name (the address when none is configured).
     pub handler: String,
+    pub handler_name: String,
     /// Local times, to the minute ("" when not set).
     pub received_at: String,
     pub reply_due: String,
@@ -83,6 +89,24 @@ pub struct TicketContext {
     pub provisional: bool,
     /// Then the line that says so ("" otherwise), see [`caveat`].
     pub caveat: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RecipientContext {
+    /// How the mail opens: the station's or handler's name, or the role (投诉组主管).
+    pub greeting: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MovedContext {
+    /// The station that returned the ticket or had it before (`code name`).
+    pub from: String,
+    /// The station proposed or moved to (`code name`; "" when none).
+    pub to: String,
+    /// The code alone, for the handler's answer "转 CODE".
+    pub to_code: String,
+    /// The station's reason, as it wrote it.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -120,7 +144,10 @@ pub struct AlertContext {
     pub due: String,
     /// Working hours past the deadline, one decimal.
     pub overdue_hours: String,
+    /// Whether it is overdue by at least the tenth of an hour it is written in.
     pub overdue: bool,
+    /// Other deadlines the same mail is about ("" or "、处理结果").
+    pub also: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -154,6 +181,7 @@ pub struct OperatorContext {
 pub struct MonthlyContext {
     pub report: Value,
     pub desk: DeskContext,
+    pub recipient: RecipientContext,
 }
 
 /// The digest template's context.
@@ -161,6 +189,7 @@ pub struct MonthlyContext {
 pub struct DigestContext {
     pub digest: Value,
     pub desk: DeskContext,
+    pub recipient: RecipientContext,
 }
 
 /// The line a mail adds when its deadlines count through `years` without
@@ -186,9 +215,10 @@ impl TicketContext {
         Self {
             number: t.number.to_string(),
             urgency: t.urgency.chinese().to_owned(),
-            status: t.status.as_str().to_owned(),
+            status: t.status.chinese().to_owned(),
             subject: t.subject.clone(),
             handler: t.handler.clone(),
+            handler_name: t.handler.clone(),
             received_at: local(Some(t.received_at)),
             reply_due: local(t.reply_due),
             escalate_at: local(t.escalate_at),
@@ -261,9 +291,10 @@ impl MailContext {
             ticket: TicketContext {
                 number: at("TS-20261120-0001"),
                 urgency: at("加急"),
-                status: at("open"),
+                status: at("待回复"),
                 subject: at("投诉转出"),
                 handler: at("liujia@hq.example.test"),
+                handler_name: at("刘嘉"),
                 received_at: at("2026-11-20 09:30"),
                 reply_due: at("2026-11-20 17:30"),
                 escalate_at: at("2026-11-20 17:30"),
@@ -281,7 +312,7 @@ impl MailContext {
             problems: vec![at("missing required field: urgency")],
             reply: ReplyContext {
                 from: at("station-bj01@stations.example.test"),
-                action: at("contacted"),
+                action: at("已联系客户"),
                 text: at("已联系"),
             },
             reason: at("sender not allowed"),
@@ -291,6 +322,7 @@ impl MailContext {
                 due: at("2026-11-20 17:30"),
                 overdue_hours: at("1.5"),
                 overdue: true,
+                also: at("、处理结果"),
             },
             repeat: RepeatContext { description: at("客户再次来电"), from: at("chenmin@hq.example.test") },
             link: LinkContext { number: at("TS-20261118-0002") },
@@ -298,6 +330,13 @@ impl MailContext {
             reschedule: RescheduleContext {
                 reason: at("2027年放假安排已公布"),
                 changes: vec![at("处理结果期限：2027-02-09 09:30 调整为 2027-02-18 09:30")],
+            },
+            recipient: RecipientContext { greeting: at("北京海淀服务站") },
+            moved: MovedContext {
+                from: at("BJ01 北京海淀服务站"),
+                to: at("SH02 上海浦东服务站"),
+                to_code: at("SH02"),
+                reason: at("不属于本站，客户在上海"),
             },
             report: Some(report),
             digest: Some(digest),
@@ -314,6 +353,8 @@ pub fn action_words(action: Action) -> &'static str {
         Action::Update => "进展",
         Action::Close => "结案",
         Action::Reopen => "重开",
+        Action::Return => "退回",
+        Action::Reassign => "转派",
     }
 }
 

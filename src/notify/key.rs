@@ -74,6 +74,11 @@ impl OutboxKey {
         Self::about(ticket, alert_template(alert), format_args!("{}:{}", alert.key, alert.due.timestamp_millis()))
     }
 
+    /// A mail about a change of `ticket` at `at` (closed, returned).
+    pub fn at(ticket: &TicketNo, template: TemplateName, at: DateTime<Utc>) -> Self {
+        Self::about(ticket, template, at.timestamp_millis())
+    }
+
     /// The operator's notice of `action` at `at`.
     pub fn operator(ticket: &TicketNo, action: &str, at: DateTime<Utc>) -> Self {
         Self::about(ticket, TemplateName::Operator, format_args!("{action}:{}", at.timestamp_millis()))
@@ -171,6 +176,8 @@ mod tests {
             level: AlertLevel::Escalation,
             due,
             send_at: due,
+            also: vec![],
+            copy: vec![],
         };
         let key = OutboxKey::alert(&t, &alert);
         assert_eq!(key.as_str(), format!("TS-20261120-0001:escalation:reply.escalation:{}", due.timestamp_millis()));

@@ -42,6 +42,8 @@ pub struct Notifier {
     desk_address: String,
     /// Local times in mail are in the calendar's zone.
     tz: Tz,
+    /// How each known address is greeted (lowercased address -> greeting).
+    people: std::collections::HashMap<String, String>,
 }
 
 /// One mail to send: built with [`Notice::new`] and its setters, turned into
@@ -167,7 +169,23 @@ impl Notifier {
             message_id_domain: smtp.message_id_domain.clone(),
             desk_address: settings.desk.dispatch_address.clone(),
             tz,
+            people: people(settings),
         })
+    }
+
+    /// The greeting of a mail to `to` (its first recipient): the station's
+    /// name, the handler's name, or the role; "您好" for anyone else.
+    pub fn greeting(&self, to: &[String]) -> String {
+        to.first().and_then(|a| self.people.get(&a.to_ascii_lowercase())).cloned().unwrap_or_else(|| "您好".into())
+    }
+
+    /// How a handler is named in mail: by name when the config has one.
+    pub fn handler_name(&self, address: &str) -> String {
+        self.people
+            .get(&address.to_ascii_lowercase())
+            .filter(|g| g.as_str() != "受理人")
+            .cloned()
+            .unwrap_or_else(|| address.to_owned())
     }
 
     /// The context every mail starts from.
@@ -186,14 +204,22 @@ impl Notifier {
         counted_categories: &[String],
         generated_at: &str,
     ) -> Result<Rendered, TemplateError> {
-        let ctx =
-            context::MonthlyContext { report: assessment.context(generated_at, counted_categories), desk: self.desk() };
+        let ctx = context::MonthlyContext {
+            report: assessment.context(generated_at, counted_categories),
+            desk: self.desk(),
+            recipient: context::RecipientContext { greeting: "渠道管理部".to_owned() },
+        };
         self.templates.render(TemplateName::Monthly, &ctx)
     }
 
     /// Renders the `digest` template for a manager's digest of `date`.
     pub fn digest(&self, digest: &Digest, date: &str) -> Result<Rendered, TemplateError> {
-        let ctx = context::DigestContext { digest: digest.context(date), desk: self.desk() };
+        let greeting = self.greeting(std::slice::from_ref(&digest.manager));
+        let ctx = context::DigestContext {
+            digest: digest.context(date),
+            desk: self.desk(),
+            recipient: context::RecipientContext { greeting },
+        };
         self.templates.render(TemplateName::Digest, &ctx)
     }
 
@@ -208,6 +234,8 @@ impl Notifier {
         ctx.station = base.station;
         ctx.desk = base.desk;
         ctx.link = base.link;
+        ctx.recipient.greeting = self.greeting(&notice.to);
+        ctx.ticket.handler_name = self.handler_name(&ctx.ticket.handler);
         let rendered = self.templates.render(notice.template, &ctx)?;
         let draft = Draft {
             to: notice.to,
@@ -250,6 +278,27 @@ impl Notifier {
     }
 }
 
+/// Everyone the desk writes to, by address, with how a mail greets them;
+/// the first role wins (a handler who is also a manager is greeted by name).
+fn people(settings: &Settings) -> std::collections::HashMap<String, String> {
+    let mut people = std::collections::HashMap::new();
+    let desk = &settings.desk;
+    for h in &desk.handlers {
+        people.insert(h.address().to_ascii_lowercase(), h.name().unwrap_or("受理人").to_owned());
+    }
+    for s in &settings.stations {
+        for e in s.emails.iter().chain(&s.backups) {
+            people.entry(e.to_ascii_lowercase()).or_insert_with(|| s.name.clone());
+        }
+    }
+    for s in &settings.stations {
+        people.entry(s.manager.to_ascii_lowercase()).or_insert_with(|| "区域服务经理".to_owned());
+    }
+    people.entry(desk.supervisor.to_ascii_lowercase()).or_insert_with(|| "投诉组主管".to_owned());
+    people.entry(desk.channel_management.to_ascii_lowercase()).or_insert_with(|| "渠道管理部".to_owned());
+    people
+}
+
 /// Why a mail could not be built: a fault of the template or of an
 /// address, never of the infrastructure.
 #[derive(Debug, thiserror::Error)]
@@ -258,4 +307,41 @@ pub enum NotifyError {
     Template(#[from] TemplateError),
     #[error("composing the mail: {0:#}")]
     Compose(anyhow::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every template, for every kind of recipient: greeted by name or role,
+    /// states in Chinese, and no label left empty.
+    #[test]
+    fn every_template_reads_right_for_every_recipient() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let templates = Templates::load(&dir, &MailContext::sample()).expect("templates load");
+        for greeting in ["北京海淀服务站", "刘嘉", "区域服务经理", "投诉组主管", "渠道管理部"]
+        {
+            let mut ctx = MailContext::sample();
+            ctx.recipient.greeting = greeting.to_owned();
+            for name in TemplateName::ALL {
+                let r = templates.render(name, &ctx).expect("renders");
+                let first = r.text.lines().next().unwrap_or("");
+                assert_eq!(first, format!("{greeting}："), "{}", name.as_str());
+                for english in ["open", "contacted", "resolved", "closed", "returned", "unrouted", "escalation"] {
+                    assert!(
+                        !r.text.split(|c: char| !c.is_ascii_alphabetic()).any(|w| w == english),
+                        "{}",
+                        name.as_str()
+                    );
+                }
+                for line in r.text.lines().chain([r.subject.as_str()]) {
+                    let line = line.trim();
+                    // A label alone ("服务站："), not a sentence introducing a list.
+                    let bare_label = line.ends_with('：') && line.chars().count() <= 8;
+                    assert!(!(bare_label && line != first), "{}: empty field in {line:?}", name.as_str());
+                    assert!(!line.contains("“”") && !line.contains("（）"), "{}: {line:?}", name.as_str());
+                }
+            }
+        }
+    }
 }

@@ -51,10 +51,18 @@ pub enum TemplateName {
     Operator,
     /// New holiday data moved a ticket's deadlines, to the station.
     Rescheduled,
+    /// An extension granted, to the station with its new deadlines.
+    Extended,
+    /// The ticket closed, to its station.
+    Closed,
+    /// A station returned the ticket (退回), to the handler.
+    Returned,
+    /// The station's backup addresses are now copied, to the handler.
+    Backup,
 }
 
 impl TemplateName {
-    pub const ALL: [TemplateName; 20] = [
+    pub const ALL: [TemplateName; 24] = [
         Self::Forward,
         Self::Ack,
         Self::Problem,
@@ -75,6 +83,10 @@ impl TemplateName {
         Self::Digest,
         Self::Operator,
         Self::Rescheduled,
+        Self::Extended,
+        Self::Closed,
+        Self::Returned,
+        Self::Backup,
     ];
 
     /// The file stem (`forward` for `forward.txt`), also the mail's purpose
@@ -101,6 +113,10 @@ impl TemplateName {
             Self::Digest => "digest",
             Self::Operator => "operator",
             Self::Rescheduled => "rescheduled",
+            Self::Extended => "extended",
+            Self::Closed => "closed",
+            Self::Returned => "returned",
+            Self::Backup => "backup",
         }
     }
 }

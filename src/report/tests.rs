@@ -46,6 +46,9 @@ fn complaint(n: i64, station: &str, category: &str, received: &str) -> Ticket {
         major: false,
         linked_to: None,
         repeats: 0,
+        returned_at: None,
+        returns_refused: 0,
+        backup_at: None,
     }
 }
 
@@ -137,11 +140,19 @@ fn the_assessment_counts_valid_complaints_of_the_counted_categories_closed_in_th
 }
 
 #[test]
-fn unrouted_complaints_are_nobodys() {
+fn unrouted_complaints_are_nobodys_but_in_the_figures() {
     let mut t = closed(complaint(1, "BJ01", QUALITY, "2026-11-02 10:00"), 1, 2, 3, true);
     t.station = None;
-    let a = assess(&settings(), &Period::parse("2026-11", TZ).unwrap(), &[t]);
-    assert_eq!(a.total, StationFigures { name: "合计".into(), ..StationFigures::default() });
+    let mut open = complaint(2, "BJ01", QUALITY, "2026-11-03 10:00");
+    (open.station, open.status) = (None, Status::Unrouted);
+    let a = assess(&settings(), &Period::parse("2026-11", TZ).unwrap(), &[t, open.clone()]);
+    let row = a.stations.last().unwrap();
+    assert_eq!((row.name.as_str(), row.received, row.closed, row.counted, row.open_at_end), ("未分派", 2, 1, 0, 1));
+    assert_eq!((a.total.received, a.total.counted), (2, 0));
+    // And the supervisor's digest lists the one still open.
+    let d = digests(&settings(), &[open], at("2026-11-05 09:00"), TZ);
+    assert_eq!(d.len(), 1);
+    assert_eq!((d[0].manager.as_str(), d[0].rows[0].station.as_str()), ("supervisor@hq.example.test", "未分派"));
 }
 
 #[test]
@@ -156,7 +167,7 @@ fn csv_has_a_bom_a_header_a_row_per_station_and_a_total() {
     let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 1 + 5 + 1);
     assert!(lines[0].starts_with("服务站代码,服务站,收到投诉"));
-    assert_eq!(lines[1], "BJ01,北京海淀服务站,1,0,1,1,0,1,0,0,1,1,100%,1,100%,1,100%,0,0,0");
+    assert_eq!(lines[1], "BJ01,北京海淀服务站,1,0,1,1,0,1,0,0,1,1,100%,1,100%,1,100%,0,0,0,0");
     assert!(lines[2].starts_with("SH02,\"上海,徐汇 \"\"站\"\"\","), "{}", lines[2]);
     assert!(lines[3].starts_with("GZ03,\"'=HYPERLINK(\"\"x\"\")\","), "{}", lines[3]);
     assert!(lines[6].starts_with(",合计,1,"));
@@ -211,9 +222,11 @@ fn digests_go_to_managers_with_open_tickets_overdue_first() {
     assert_eq!(d.stations, ["GZ03 广州天河服务站", "HK05 香港九龍服務站"]);
     let order: Vec<&str> = d.rows.iter().map(|r| r.number.as_str()).collect();
     assert_eq!(order, ["TS-20261116-0003", "TS-20261119-0001", "TS-20261123-0002"]);
-    assert_eq!(d.rows[0].overdue, "处理结果、结案");
+    // How overdue, never a passed deadline as the next one.
+    assert_eq!(d.rows[0].overdue, "处理结果（超时 4 天 23 小时）、结案（超时 3 天 23 小时）");
+    assert_eq!(d.rows[0].next_due, "");
     assert_eq!(d.rows[0].status, "已联系客户");
-    assert_eq!(d.rows[1].overdue, "首次回复、处理结果、结案");
+    assert!(d.rows[1].overdue.starts_with("首次回复（超时 "), "{}", d.rows[1].overdue);
     assert_eq!((d.rows[2].overdue.as_str(), d.rows[2].next_due.as_str()), ("", "2026-11-24 08:00"));
     let ctx = d.context("2026-11-23");
     assert_eq!((ctx["open"].as_u64(), ctx["overdue"].as_u64()), (Some(3), Some(2)));

@@ -45,6 +45,10 @@ pub enum EventKind {
     Bounce,
     /// New holiday data moved its deadlines (the detail says old -> new, and why).
     Rescheduled,
+    /// The handler gave a returned ticket back to its station.
+    ReturnRefused,
+    /// The station's backup contacts are copied from now on.
+    BackupInUse,
 }
 
 /// The operator's actions, as the timeline names them.
@@ -90,6 +94,8 @@ impl fmt::Display for EventKind {
             Self::DelayNotice => f.write_str("delay_notice"),
             Self::Bounce => f.write_str("bounce"),
             Self::Rescheduled => f.write_str("rescheduled"),
+            Self::ReturnRefused => f.write_str("return_refused"),
+            Self::BackupInUse => f.write_str("backup_in_use"),
         }
     }
 }
@@ -119,6 +125,8 @@ impl EventKind {
             "delay_notice" => Self::DelayNotice,
             "bounce" => Self::Bounce,
             "rescheduled" => Self::Rescheduled,
+            "return_refused" => Self::ReturnRefused,
+            "backup_in_use" => Self::BackupInUse,
             _ => return None,
         })
     }

@@ -63,21 +63,23 @@ pub use tickets::NewTicket;
 pub use views::TicketQuery;
 
 /// The migrations of each dialect, embedded, in order.
-const SQLITE_MIGRATIONS: [(i64, &str, &str); 6] = [
+const SQLITE_MIGRATIONS: [(i64, &str, &str); 7] = [
     (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/sqlite/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/sqlite/0003_reports.sql")),
     (4, "backlog indexes", include_str!("../../migrations/sqlite/0004_backlog_indexes.sql")),
     (5, "outbox failed", include_str!("../../migrations/sqlite/0005_outbox_failed.sql")),
     (8, "calendar years", include_str!("../../migrations/sqlite/0008_calendar_years.sql")),
+    (7, "returns", include_str!("../../migrations/sqlite/0007_returns.sql")),
 ];
-const POSTGRES_MIGRATIONS: [(i64, &str, &str); 6] = [
+const POSTGRES_MIGRATIONS: [(i64, &str, &str); 7] = [
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/postgres/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/postgres/0003_reports.sql")),
     (4, "backlog indexes", include_str!("../../migrations/postgres/0004_backlog_indexes.sql")),
     (5, "outbox failed", include_str!("../../migrations/postgres/0005_outbox_failed.sql")),
     (8, "calendar years", include_str!("../../migrations/postgres/0008_calendar_years.sql")),
+    (7, "returns", include_str!("../../migrations/postgres/0007_returns.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

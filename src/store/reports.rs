@@ -27,11 +27,11 @@ impl Store {
         })
     }
 
-    /// Complaints not closed, with a station: what the weekly digest lists.
+    /// Complaints not closed (with a station or not): what the weekly digests list.
     pub async fn open_complaints(&self) -> Result<Vec<Ticket>> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM tickets
-             WHERE kind = 'complaint' AND status <> 'closed' AND station IS NOT NULL
+             WHERE kind = 'complaint' AND status <> 'closed'
              ORDER BY received_at, number"
         ));
         on_pool!(self, |p| { sqlx::query(sql).fetch_all(p).await?.iter().map(|r| Ok(ticket_from_row!(r))).collect() })

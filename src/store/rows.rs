@@ -22,7 +22,8 @@ pub(super) fn split_recipients(s: &str) -> Vec<String> {
 
 pub(super) const TICKET_COLUMNS: &str = "number, kind, status, urgency, station, handler, subject, fields, \
      received_at, dispatched_at, reply_due, escalate_at, result_due, close_due, extension_cap, \
-     first_reply_at, result_at, closed_at, extended, valid, pre_reported, major, linked_to, repeats";
+     first_reply_at, result_at, closed_at, extended, valid, pre_reported, major, linked_to, repeats, \
+     returned_at, returns_refused, backup_at";
 
 /// Reads a ticket row; a macro because the row type differs per backend.
 macro_rules! ticket_from_row {
@@ -66,6 +67,9 @@ macro_rules! ticket_from_row {
             major: row.try_get::<i64, _>("major")? != 0,
             linked_to: linked.and_then(|l| TicketNo::parse(&l).ok()),
             repeats: row.try_get("repeats")?,
+            returned_at: ts("returned_at")?,
+            returns_refused: row.try_get("returns_refused")?,
+            backup_at: ts("backup_at")?,
         }
     }};
 }

@@ -65,6 +65,9 @@ impl NewTicket {
             major: self.major,
             linked_to: self.linked_to,
             repeats: 0,
+            returned_at: None,
+            returns_refused: 0,
+            backup_at: None,
         }
     }
 }
@@ -196,8 +199,8 @@ impl Tx {
                     dispatched_at = $5, reply_due = $6, escalate_at = $7, result_due = $8,
                     close_due = $9, extension_cap = $10, first_reply_at = $11, result_at = $12,
                     closed_at = $13, extended = $14, valid = $15, linked_to = $16, repeats = $17,
-                    next_alert_at = $18
-                 WHERE number = $19",
+                    next_alert_at = $18, returned_at = $19, returns_refused = $20, backup_at = $21
+                 WHERE number = $22",
             )
             .bind(t.status.as_str())
             .bind(t.urgency.as_str())
@@ -217,6 +220,9 @@ impl Tx {
             .bind(t.linked_to.as_ref().map(|l| l.as_str()))
             .bind(t.repeats)
             .bind(opt_ms(next_alert_at))
+            .bind(opt_ms(t.returned_at))
+            .bind(t.returns_refused)
+            .bind(opt_ms(t.backup_at))
             .bind(t.number.as_str())
             .execute(&mut *c)
             .await?;

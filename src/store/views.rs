@@ -23,7 +23,7 @@ pub struct TicketQuery<'a> {
 /// instant's parameter.
 fn overdue_sql(now: &str) -> String {
     format!(
-        "(status NOT IN ('closed', 'unrouted') AND dispatched_at IS NOT NULL
+        "(status NOT IN ('closed', 'unrouted', 'returned') AND dispatched_at IS NOT NULL
           AND ((first_reply_at IS NULL AND reply_due <= {now})
                OR (result_at IS NULL AND result_due <= {now}) OR close_due <= {now}))"
     )

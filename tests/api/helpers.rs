@@ -76,12 +76,13 @@ pub async fn test_settings(prefix: &str) -> Settings {
     s.smtp.sent_copy = s.smtp.sent_copy.as_deref().map(p);
     s.desk.dispatch_address = p(&s.desk.dispatch_address);
     s.desk.pre_report_addresses = s.desk.pre_report_addresses.iter().map(|a| p(a)).collect();
-    s.desk.handlers = s.desk.handlers.iter().map(|a| p(a)).collect();
+    s.desk.handlers = s.desk.handlers.iter().map(|h| h.map_address(p)).collect();
     s.desk.supervisor = p(&s.desk.supervisor);
     s.desk.channel_management = p(&s.desk.channel_management);
     for st in &mut s.stations {
         st.emails = st.emails.iter().map(|a| p(a)).collect();
         st.manager = p(&st.manager);
+        st.backups = st.backups.iter().map(|a| p(a)).collect();
     }
     s.database.url = database_url(prefix).await;
     s
@@ -103,6 +104,7 @@ pub fn private_config(prefix: &str, db: &str) -> std::path::PathBuf {
         "manager-south",
         "manager-west",
         "station-bj01",
+        "station-bj01-backup",
         "station-sh02",
         "station-gz03",
         "station-cd04",

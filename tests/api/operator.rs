@@ -242,8 +242,8 @@ async fn an_unrouted_complaint_is_routed_by_reassign_as_the_handler_is_told() {
     let form = FORM_BJ01.replace("服务站：BJ01 北京海淀服务站\n", "").replace("北京市海淀区", "内蒙古呼和浩特");
     let number = d.file(1, &form).await;
     let unrouted = wait_for_mail(&d.handler, 1, |m| m.subject.contains("无法分派")).await;
-    let hint = format!("complaintd tickets reassign {number} --station");
-    assert!(unrouted[0].text.contains(&hint), "{}", unrouted[0].text);
+    let hint = "第一行写“转 服务站代码”（例如“转 SH02”）";
+    assert!(unrouted[0].text.contains(hint), "{}", unrouted[0].text);
     assert_eq!(d.ticket(&number).await.status, Status::Unrouted);
     assert!(d.tickets(&["list", "--status", "unrouted"]).await.stdout.contains(number.as_str()));
 

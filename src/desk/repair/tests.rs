@@ -182,5 +182,8 @@ fn ticket_stub(at: DateTime<Utc>) -> Ticket {
         major: false,
         linked_to: None,
         repeats: 0,
+        returned_at: None,
+        returns_refused: 0,
+        backup_at: None,
     }
 }
