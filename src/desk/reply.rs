@@ -104,7 +104,6 @@ impl Desk {
                 .to(vec![ticket.handler.clone()])
                 .in_reply_to(msg.message_id.clone())
                 .files(files_of(&msg.attachments))
-                .personal()
                 .with(fill);
             self.send(tx, relay).await?;
         } else if action == Action::Update
@@ -118,7 +117,6 @@ impl Desk {
                 .to(station.emails.clone())
                 .in_reply_to(msg.message_id.clone())
                 .files(files_of(&msg.attachments))
-                .personal()
                 .with(fill);
             self.send(tx, note).await?;
         }
@@ -147,6 +145,7 @@ impl Desk {
         let reason = self.refusal_words(&refused);
         let key = OutboxKey::answer(&ticket.number, TemplateName::Refused, incoming.source());
         let notice = Notice::new(TemplateName::Refused, key)
+            .answers_sender()
             .about(ticket)
             .station(station)
             .to(to)

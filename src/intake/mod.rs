@@ -6,6 +6,7 @@
 mod classify;
 mod form;
 mod forward;
+mod limits;
 mod reply;
 mod text;
 
@@ -13,7 +14,9 @@ use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 
 use crate::config::Settings;
+
 use crate::ticket::{Action, TicketNo, Urgency};
+pub use limits::{Limits, Refusal, refused, screen};
 
 /// What a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -161,6 +164,10 @@ pub struct Parsed {
     /// regional manager.
     #[serde(skip)]
     pub recipients: Vec<String>,
+    /// Sent by a machine or a list (RFC 3834 `Auto-Submitted`, `List-Id`,
+    /// `Precedence: list/bulk/junk`): never answered, whatever it is.
+    #[serde(skip)]
+    pub do_not_answer: bool,
 }
 
 impl Parsed {
@@ -184,6 +191,7 @@ impl Parsed {
             reply_text: String::new(),
             references: Vec::new(),
             recipients: Vec::new(),
+            do_not_answer: false,
         }
     }
 }
@@ -195,6 +203,10 @@ const MAX_NESTING: usize = 5;
 pub fn parse(raw: &[u8], settings: &Settings) -> Parsed {
     // Defence in depth: a bug on hostile input must not take the daemon down
     // in a loop over the same message; it becomes an unrecognized message.
+    // The MIME parser recurses: what could exhaust a stack never reaches it.
+    if let Err(refusal) = screen(raw, &Limits::default()) {
+        return Parsed::unrecognized(&refusal.to_string());
+    }
     std::panic::catch_unwind(|| parse_message(raw, settings)).unwrap_or_else(|_| Parsed::unrecognized("parser failure"))
 }
 
@@ -218,7 +230,9 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
     collect_attachments(&message, 0, &mut attachments, &mut forwarded_texts);
     let bodies = Bodies::of(&message);
 
+    let do_not_answer = limits::do_not_answer(&message);
     let mut parsed = Parsed {
+        do_not_answer,
         kind: Kind::Unrecognized,
         message_id: message.message_id().map(|id| id.trim().trim_matches(['<', '>']).to_owned()),
         from,
