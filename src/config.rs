@@ -308,7 +308,7 @@ fn default_max_attempts() -> u32 {
     3
 }
 fn default_batch_bytes() -> u64 {
-    32 * 1024 * 1024
+    16 * 1024 * 1024
 }
 fn default_replies_per_hour() -> u32 {
     10

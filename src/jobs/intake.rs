@@ -107,20 +107,22 @@ impl IntakeWorker {
         sizes.sort_by_key(|(u, _)| rank.get(u).copied().unwrap_or(usize::MAX));
         let settings = &self.desk.settings.mailbox;
         let mailbox_name = format!("{}/{}", settings.user, mailbox.folder);
-        // Count this attempt at each message before anything else is done
-        // with it; a message that failed before is fetched alone.
-        let mut attempts = std::collections::HashMap::new();
-        for (uid, _) in &sizes {
-            let m = MessageRef { mailbox: &mailbox_name, uidvalidity: mailbox.uidvalidity, uid: *uid };
-            attempts.insert(*uid, self.store.record_attempt(m, self.desk.clock.now()).await?);
-        }
-        let alone: HashSet<u32> = attempts.iter().filter(|(_, n)| **n > 1).map(|(u, _)| *u).collect();
+        // A message tried before without settling is fetched alone, so the
+        // one that fails cannot take a batch of others down with it.
+        let uids: Vec<u32> = sizes.iter().map(|(u, _)| *u).collect();
+        let earlier = self.store.attempts_of(&mailbox_name, mailbox.uidvalidity, &uids).await?;
+        let alone: HashSet<u32> = earlier.keys().copied().collect();
         let mut taken = 0;
         for batch in plan::batches(&sizes, settings.batch_bytes.max(1), &alone) {
             let (mut whole, mut header_only, mut bytes) = (Vec::new(), Vec::new(), 0);
+            // Counted (and committed) before the messages are fetched or
+            // parsed: a crash or a stall still counts.
+            let batch_uids: Vec<u32> = batch.iter().map(|(u, _)| *u).collect();
+            let now = self.desk.clock.now();
+            let attempts = self.store.record_attempts(&mailbox_name, mailbox.uidvalidity, &batch_uids, now).await?;
             for (uid, size) in &batch {
-                let given_up = attempts.get(uid).is_some_and(|n| *n > settings.max_attempts);
-                if given_up || *size > settings.max_message_bytes {
+                let tries = attempts.get(uid).copied().unwrap_or(1);
+                if tries > settings.max_attempts || *size > settings.max_message_bytes {
                     header_only.push(*uid);
                 } else {
                     whole.push(*uid);
@@ -213,6 +215,8 @@ impl IntakeWorker {
             // Taken before (a crash between commit and move, or the same
             // Message-ID delivered twice): its effects exist; just move it.
             let earlier = tx.inbound_outcome(&record).await?;
+            let m = MessageRef { mailbox: &record.mailbox, uidvalidity: record.uidvalidity, uid: record.uid };
+            tx.forget_attempts(m).await?;
             tx.commit().await?;
             self.metrics.mail_in(kind, "duplicate");
             return Ok(match earlier {
@@ -251,6 +255,8 @@ impl IntakeWorker {
             }
         };
         tx.settle_inbound(inbound, outcome, Some(reason), ticket).await.context("recording the outcome")?;
+        let m = MessageRef { mailbox: &record.mailbox, uidvalidity: record.uidvalidity, uid: record.uid };
+        tx.forget_attempts(m).await?;
         tx.commit().await?;
         // Its mail goes out now, not after the rest of the round.
         self.outbox_wake.notify_one();

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 /// Messages planned per round; the rest wait for the next round.
-pub const ROUND: usize = 200;
+pub const ROUND: usize = 100;
 /// Messages fetched in one command at most.
 pub const BATCH: usize = 50;
 
