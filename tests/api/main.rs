@@ -9,6 +9,7 @@ mod instances;
 mod lifecycle;
 mod operator;
 mod outages;
+mod poison;
 mod prereports;
 mod reports;
 mod walking_skeleton;
