@@ -4,6 +4,7 @@
 
 mod faults;
 mod helpers;
+mod hygiene;
 mod hostile;
 mod instances;
 mod lifecycle;
