@@ -47,8 +47,6 @@ enum Reading {
     Refused,
     /// Its attempts reached the limit: only its header was fetched.
     GivenUp,
-    /// The parser thread did not come back (shutdown).
-    Lost,
 }
 
 /// Where a message goes after its round.
@@ -151,7 +149,7 @@ impl IntakeWorker {
     /// Reads a message: refused unparsed when it exceeds the limits (or was
     /// given up on), else parsed on a blocking thread, whose stack (2 MiB,
     /// set by the runtime) the limits are sized for.
-    async fn read(&self, message: Fetched, tries: u32) -> (Fetched, Parsed, Reading) {
+    async fn read(&self, message: Fetched, tries: u32) -> anyhow::Result<(Fetched, Parsed, Reading)> {
         let settings = &self.desk.settings;
         let max_attempts = settings.mailbox.max_attempts;
         if message.header_only {
@@ -162,45 +160,34 @@ impl IntakeWorker {
                 (format!("message of {} bytes exceeds the limit of {max} bytes", message.size), Reading::Oversized)
             };
             let parsed = intake::refused(&message.raw, &reason);
-            return (message, parsed, reading);
+            return Ok((message, parsed, reading));
         }
         let limits = Limits::default();
         if let Err(refusal) = intake::screen(&message.raw, &limits) {
             let parsed = intake::refused(&message.raw, &refusal.to_string());
-            return (message, parsed, Reading::Refused);
+            return Ok((message, parsed, Reading::Refused));
         }
         let desk = self.desk.clone();
         let parsing = tokio::task::spawn_blocking(move || {
             let parsed = intake::parse(&message.raw, &desk.settings);
             (message, parsed)
         });
-        match parsing.await {
-            Ok((message, parsed)) => {
-                let decoded: usize = parsed.attachments.iter().map(|a| a.size).sum::<usize>() + parsed.reply_text.len();
-                if decoded > limits.max_decoded_bytes {
-                    let reason = intake::Refusal::DecodedTooLarge(limits.max_decoded_bytes).to_string();
-                    let parsed = intake::refused(&message.raw, &reason);
-                    return (message, parsed, Reading::Refused);
-                }
-                (message, parsed, Reading::Parsed)
-            }
-            // The parser catches its own panics; a join error means the
-            // runtime is shutting down. The message is tried again later.
-            Err(e) => {
-                let parsed = intake::refused(&[], &format!("parser thread: {e}"));
-                (Fetched { uid: 0, size: 0, raw: Vec::new(), header_only: true }, parsed, Reading::Lost)
-            }
+        // The parser catches its own panics; a join error means the runtime
+        // is shutting down: the message is tried again later.
+        let (message, parsed) = parsing.await.context("parser thread")?;
+        let decoded: usize = parsed.attachments.iter().map(|a| a.size).sum::<usize>() + parsed.reply_text.len();
+        if decoded > limits.max_decoded_bytes {
+            let reason = intake::Refusal::DecodedTooLarge(limits.max_decoded_bytes).to_string();
+            let parsed = intake::refused(&message.raw, &reason);
+            return Ok((message, parsed, Reading::Refused));
         }
+        Ok((message, parsed, Reading::Parsed))
     }
 
     /// Commits one message's effects (or finds they were committed before).
     async fn take(&self, mailbox: &Mailbox, message: Fetched, tries: u32) -> anyhow::Result<Destination> {
         let settings = &self.desk.settings;
-        let uid = message.uid;
-        let (message, parsed, reading) = self.read(message, tries).await;
-        if reading == Reading::Lost {
-            anyhow::bail!("message {uid}: {}", parsed.problems.join("; "));
-        }
+        let (message, parsed, reading) = self.read(message, tries).await?;
         let mailbox_name = format!("{}/{}", settings.mailbox.user, mailbox.folder);
         let now = self.desk.clock.now();
         let mut record = InboundRecord::new(mailbox_name, mailbox.uidvalidity, message.uid, &parsed, now);
@@ -232,7 +219,7 @@ impl IntakeWorker {
                 ticket: None,
                 reason: format!("refused: {}", parsed.problems.join("; ")),
             }),
-            Reading::Parsed | Reading::Lost => self.desk.apply(&mut tx, incoming).await,
+            Reading::Parsed => self.desk.apply(&mut tx, incoming).await,
         };
         let (disposition, inbound) = match applied {
             Ok(d) => (d, inbound),

@@ -4,8 +4,8 @@
 
 mod faults;
 mod helpers;
-mod hygiene;
 mod hostile;
+mod hygiene;
 mod instances;
 mod lifecycle;
 mod operator;
