@@ -427,7 +427,7 @@ impl Settings {
         }
         let mut address = |key: String, value: &str| {
             if !is_plain_address(value) {
-                found.push((key, format!("{value:?} is not a plain email address (local@domain)")));
+                found.push((key, format!("{value:?} is not an email address (a plain local@domain)")));
             }
         };
         address("smtp.from".into(), &self.smtp.from);
