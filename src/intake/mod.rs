@@ -14,8 +14,8 @@ use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 
 use crate::config::Settings;
-
 use crate::ticket::{Action, TicketNo, Urgency};
+
 pub use limits::{Limits, Refusal, refused, screen};
 
 /// What a message is.
@@ -201,12 +201,12 @@ const MAX_NESTING: usize = 5;
 
 /// Reads one raw message. Never panics; never takes more than a moment.
 pub fn parse(raw: &[u8], settings: &Settings) -> Parsed {
-    // Defence in depth: a bug on hostile input must not take the daemon down
-    // in a loop over the same message; it becomes an unrecognized message.
     // The MIME parser recurses: what could exhaust a stack never reaches it.
     if let Err(refusal) = screen(raw, &Limits::default()) {
         return Parsed::unrecognized(&refusal.to_string());
     }
+    // Defence in depth: a bug on hostile input must not take the daemon down
+    // in a loop over the same message; it becomes an unrecognized message.
     std::panic::catch_unwind(|| parse_message(raw, settings)).unwrap_or_else(|_| Parsed::unrecognized("parser failure"))
 }
 
