@@ -159,6 +159,14 @@ pub struct MailboxSettings {
     /// stations' mailboxes have limits too, and the forward carries it.
     #[serde(default = "default_max_attachment")]
     pub max_attachment_bytes: u64,
+    /// Attempts at a message (fetch and parse) before it is quarantined
+    /// unparsed: a message that crashes or stalls intake cannot loop.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Bytes fetched in one IMAP command at most (a larger message is
+    /// fetched alone): bounds memory whatever the backlog.
+    #[serde(default = "default_batch_bytes")]
+    pub batch_bytes: u64,
 }
 
 /// The SMTP side.
@@ -224,6 +232,10 @@ pub struct DeskSettings {
     pub supervisor: String,
     /// Channel management, receives the monthly assessment.
     pub channel_management: String,
+    /// Automatic replies to one sender per hour at most (problem and
+    /// unreadable-mail replies): a loop with an auto-responder stops here.
+    #[serde(default = "default_replies_per_hour")]
+    pub replies_per_hour: u32,
 }
 
 /// A call-center handler, written as an address or `{ address, name }`.
@@ -376,6 +388,15 @@ fn default_true() -> bool {
 fn default_poll() -> u64 {
     60
 }
+fn default_max_attempts() -> u32 {
+    3
+}
+fn default_batch_bytes() -> u64 {
+    16 * 1024 * 1024
+}
+fn default_replies_per_hour() -> u32 {
+    10
+}
 fn default_max_message() -> u64 {
     25 * 1024 * 1024
 }
@@ -470,6 +491,14 @@ impl Settings {
     /// Everything wrong with the values, as (key, message), the key as
     /// written in the file (`stations[2].emails[0]`), section by section.
     pub fn problems(&self) -> Vec<(String, String)> {
+        let mut found = self.problems_of_settings();
+        if self.mailbox.max_attempts == 0 {
+            found.push(("mailbox.max_attempts".into(), "must be at least 1".into()));
+        }
+        found
+    }
+
+    fn problems_of_settings(&self) -> Vec<(String, String)> {
         let mut found = Vec::new();
         for (key, server) in [("mailbox.server", &self.mailbox.server), ("smtp.server", &self.smtp.server)] {
             if !server.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) {
@@ -481,8 +510,8 @@ impl Settings {
             found.push(("database.url".into(), "not sqlite://PATH or postgres://…".into()));
         }
         let mut address = |key: String, value: &str| {
-            if value.parse::<lettre::Address>().is_err() {
-                found.push((key, format!("{value:?} is not an email address")));
+            if !is_plain_address(value) {
+                found.push((key, format!("{value:?} is not an email address (a plain local@domain)")));
             }
         };
         address("smtp.from".into(), &self.smtp.from);
@@ -599,8 +628,37 @@ impl Settings {
     }
 }
 
+/// Whether `value` is a plain addr-spec: `local@domain`, the local part
+/// letters, digits and ``.#$&'*+/=?^_`{|}~-``, without `%` or `!` (routing
+/// through another host), no quotes, no source route, no display name.
+pub fn is_plain_address(value: &str) -> bool {
+    let Some((local, domain)) = value.rsplit_once('@') else { return false };
+    let local_ok = !local.is_empty()
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| c.is_ascii_alphanumeric() || ".#$&'*+/=?^_`{|}~-".contains(c));
+    let domain_ok = !domain.is_empty()
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    local_ok && domain_ok && value.parse::<lettre::Address>().is_ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_plain_addresses_are_accepted() {
+        use super::is_plain_address as plain;
+        assert!(plain("zhang.san@cc.example.com") && plain("a+b@x.cn"));
+        for bad in ["a%b@x.cn", "a!b@x.cn", "\"a b\"@x.cn", "@x.cn:a@y.cn", "A <a@x.cn>", "a@x..cn", "a@", "a@-x.cn"] {
+            assert!(!plain(bad), "{bad}");
+        }
+    }
+
     use super::{Settings, key_at};
 
     #[test]

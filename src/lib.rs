@@ -30,7 +30,7 @@
 //! 11. [`deadline`]: deadlines, the alert ladder, which alerts are due. Pure.
 //! 12. [`calendar`]: working time, holidays, make-up days. Pure.
 //! 13. [`ticket`]: ticket numbers, kinds, states and their transitions.
-//!     [`clock`]: injected time.
+//!     [`clock`]: injected time. [`printable`]: text made safe to print.
 
 pub mod app;
 pub mod auth;
@@ -45,6 +45,7 @@ pub mod jobs;
 pub mod mail;
 pub mod metrics;
 pub mod notify;
+pub mod printable;
 pub mod report;
 pub mod setup;
 pub mod store;

@@ -14,6 +14,8 @@ use complaintd::cli::tickets::{Console, ListFilter};
 use complaintd::clock::Clock;
 use complaintd::config::{DEFAULT_INTAKE_STALE_SECONDS, Settings};
 use complaintd::desk::OperatorAction;
+use complaintd::printable::printable;
+use complaintd::setup::redact;
 use complaintd::systemd;
 use complaintd::ticket::{TicketNo, Urgency};
 
@@ -163,12 +165,13 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         // The daemon's log says why it stopped (one JSON line with json logs).
+        // Errors may quote a database URL (sqlx's do): never its password.
         Err(e) if LOGGING.load(Ordering::Relaxed) => {
-            tracing::error!(error = %format!("{e:#}"), "complaintd stopped");
+            tracing::error!(error = %redact(&format!("{e:#}")), "complaintd stopped");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("complaintd: {e:#}");
+            eprintln!("complaintd: {}", printable(&redact(&format!("{e:#}"))));
             ExitCode::FAILURE
         }
     }
@@ -179,7 +182,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { config } => {
             init_logging();
             let settings = Settings::load(&config)?;
-            let runtime = tokio::runtime::Runtime::new()?;
+            // Workers (and the blocking threads that parse mail) get the
+            // stack the parser's limits are sized for, whatever the platform.
+            let runtime =
+                tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(WORKER_STACK).build()?;
             runtime.block_on(async {
                 let stale = settings.metrics.as_ref().map_or(DEFAULT_INTAKE_STALE_SECONDS, |m| m.intake_stale_seconds);
                 let app = App::build(settings, Clock::System).await?;
@@ -201,23 +207,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Parse { config, message } => {
             let settings = Settings::load(&config)?;
             let raw = std::fs::read(&message).with_context(|| format!("reading {}", message.display()))?;
-            let parsed = complaintd::intake::parse(&raw, &settings);
-            println!("{}", serde_json::to_string_pretty(&parsed)?);
+            // The same stack as the daemon's workers: what passes here
+            // passes there.
+            let parsing = std::thread::Builder::new()
+                .stack_size(WORKER_STACK)
+                .spawn(move || complaintd::intake::parse(&raw, &settings))?;
+            let parsed = parsing.join().map_err(|_| anyhow::anyhow!("the parser failed"))?;
+            emit(&serde_json::to_string_pretty(&parsed)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Deadline { config, received, urgency } => deadline(&config, &received, urgency),
         Command::Report { report: ReportCommand::Monthly { config, month, csv } } => {
             let settings = Settings::load(&config)?;
             let runtime = tokio::runtime::Runtime::new()?;
-            println!(
-                "{}",
-                runtime.block_on(complaintd::cli::report::monthly_on_demand(
-                    &settings,
-                    &month,
-                    csv.as_deref(),
-                    chrono::Utc::now()
-                ))?
-            );
+            emit(&runtime.block_on(complaintd::cli::report::monthly_on_demand(
+                &settings,
+                &month,
+                csv.as_deref(),
+                chrono::Utc::now(),
+            ))?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Tickets { config, now, command } => tickets(&config, now.as_deref(), command),
@@ -229,7 +237,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { config, connect } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let report = runtime.block_on(complaintd::cli::check_config::check(&config, chrono::Utc::now(), connect));
-            print!("{}", report.render());
+            emit(&redact(report.render().trim_end()))?;
             Ok(if report.errors() > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
     }
@@ -248,7 +256,7 @@ fn tickets(config: &Path, now: Option<&str>, command: TicketsCommand) -> anyhow:
         let console = Console::open(settings, clock).await?;
         let out = tickets_command(&console, command).await;
         console.store.close().await;
-        println!("{}", out?.trim_end());
+        emit(out?.trim_end())?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -259,7 +267,7 @@ fn deadline(config: &Path, received: &str, urgency: Urgency) -> anyhow::Result<E
     let received =
         DateTime::parse_from_rfc3339(received).with_context(|| format!("--received {received:?} is not RFC 3339"))?;
     let json = complaintd::deadline::deadline_json(&calendar, &settings.deadlines, received, urgency);
-    println!("{}", serde_json::to_string_pretty(&json)?);
+    emit(&serde_json::to_string_pretty(&json)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -278,6 +286,20 @@ async fn tickets_command(console: &Console, command: TicketsCommand) -> anyhow::
         }
     };
     Ok(console.act(&ticket_no(&number)?, &action, note.as_deref()).await?)
+}
+
+/// The stack of the daemon's worker threads and of `complaintd parse`.
+const WORKER_STACK: usize = 2 * 1024 * 1024;
+
+/// Prints `text` and a newline; a closed pipe (`… | head -1`) is not an
+/// error: the reader has what it wanted.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
 }
 
 /// Whether errors go to the log (the daemon) or plainly to stderr (the tools).

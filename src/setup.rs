@@ -38,16 +38,7 @@ pub async fn store(settings: &Settings) -> anyhow::Result<Store> {
         .with_context(|| format!("opening database {}", redact(&settings.database.url)))
 }
 
-/// A database URL without its password, for logs.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+/// Text (a database URL, an error) without any password, for output.
+pub fn redact(text: &str) -> String {
+    crate::store::redact(text)
 }

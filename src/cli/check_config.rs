@@ -234,7 +234,7 @@ async fn connections(s: &Settings, report: &mut Report) {
             "database.url",
             format!("{} does not exist yet: the daemon creates it", p.display()),
         ),
-        Ok(Err(e)) => report.add(Level::Error, "database.url", format!("{url}: {e}")),
+        Ok(Err(e)) => report.add(Level::Error, "database.url", format!("{url}: {}", redact(&e.to_string()))),
         Err(_) => report.add(Level::Error, "database.url", format!("{url}: no answer in {CONNECT_TIMEOUT:?}")),
     }
 }

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::deadline::{self, Deadlines, Milestone};
 use crate::desk::{Desk, OperatorAction, OperatorError};
+use crate::printable::one_line;
 use crate::store::{Event, InboundRecord, OutboxEntry, Store, TicketQuery};
 use crate::store::{OutboxState, kind_name};
 use crate::ticket::{Status, Ticket, TicketNo};
@@ -218,7 +219,8 @@ impl Console {
             info.push(("flags", flags.join(", ")));
         }
         for (k, v) in info.into_iter().filter(|(_, v)| !v.is_empty()) {
-            out.push_str(&format!("  {k:<14} {v}\n"));
+            // From mail: a subject or form field cannot repaint the terminal.
+            out.push_str(&format!("  {k:<14} {}\n", one_line(&v)));
         }
         out.push_str("\nDeadlines\n");
         if !provisional.is_empty() {
@@ -242,7 +244,9 @@ impl Console {
         }
         out.push_str("\nTimeline\n");
         for e in &timeline {
-            out.push_str(&format!("  {}  {:<5} {}\n", self.local(e.at()), e.label(), e.text(self)));
+            // Senders, subjects, details and errors come from outside: one
+            // line each, no escape sequences (no forged timeline lines).
+            out.push_str(&format!("  {}  {:<5} {}\n", self.local(e.at()), e.label(), one_line(&e.text(self))));
         }
         Ok(out)
     }

@@ -147,7 +147,6 @@ impl Desk {
             .to(self.station_addresses(&ticket, Some(station)))
             .cc(cc)
             .files(files_of(&msg.attachments))
-            .personal()
             .with(|c| {
                 c.repeat.description = description;
                 c.repeat.from = msg.from.clone();
@@ -176,8 +175,7 @@ impl Desk {
             .station(Some(station))
             .to(station.emails.clone())
             .cc(vec![ticket.handler.clone()])
-            .files(assignment.files)
-            .personal();
+            .files(assignment.files);
         self.send(tx, forward).await?;
         tx.add_event(self.event(&ticket.number, EventKind::Forwarded).detail(&station.code)).await?;
         let ack = Notice::new(TemplateName::Ack, assignment.ack)

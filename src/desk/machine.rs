@@ -2,11 +2,19 @@
 //! bounces (the handler told once), and unreadable mail (quarantined; one of
 //! ours is told what is wrong, strangers and machines are not).
 
+use std::sync::atomic::AtomicU64;
+
+use tracing::{info, warn};
+
 use super::reply::first_line;
 use super::{Desk, DeskResult, Disposition, Incoming};
 use crate::intake::Kind;
 use crate::notify::{Notice, OutboxKey, TemplateName};
+use crate::printable::one_line;
 use crate::store::{EventKind, Tx};
+
+/// Replies not sent because their recipient's hourly cap was reached.
+pub static REPLY_CAP_HITS: AtomicU64 = AtomicU64::new(0);
 
 impl Desk {
     /// Auto-replies, read receipts and delay notices: never answered, never
@@ -62,6 +70,7 @@ impl Desk {
         let msg = incoming.msg;
         if self.settings.is_network_member(&msg.from)
             && !self.is_own_mail(msg)
+            && !msg.do_not_answer
             && !matches!(msg.kind, Kind::AutoReply | Kind::Bounce | Kind::Receipt | Kind::DelayNotice)
         {
             self.problem_reply(tx, incoming, TemplateName::Unreadable, &msg.problems).await?;
@@ -69,6 +78,34 @@ impl Desk {
         let reason =
             if msg.problems.is_empty() { reason.to_owned() } else { format!("{reason}: {}", msg.problems.join("; ")) };
         Ok(Disposition::quarantined(None, reason))
+    }
+
+    /// Quarantines a message intake gave up on (it crashed or stalled the
+    /// attempts before): a handler who sent it is told once (this runs once
+    /// per message, under its intake claim); for anyone else the operator
+    /// is told by the log and the quarantine count.
+    pub async fn given_up(&self, tx: &mut Tx, incoming: Incoming<'_>) -> DeskResult<Disposition> {
+        let msg = incoming.msg;
+        let reason = msg.problems.join("; ");
+        if self.settings.desk.handlers.iter().any(|h| h.address().eq_ignore_ascii_case(&msg.from)) {
+            self.problem_reply(tx, incoming, TemplateName::Unreadable, &msg.problems).await?;
+        } else {
+            tracing::error!(from = %one_line(&msg.from), subject = %one_line(&msg.subject), reason = %one_line(&reason), "intake: poison message quarantined unparsed");
+        }
+        Ok(Disposition::quarantined(None, reason))
+    }
+
+    /// Whether another automatic reply to `recipient` fits this hour's cap
+    /// (counted in the database: it holds across restarts and instances).
+    /// A loop with an auto-responder that ignores RFC 3834 stops here.
+    pub(super) async fn may_answer(&self, tx: &mut Tx, recipient: &str) -> DeskResult<bool> {
+        let cap = self.settings.desk.replies_per_hour;
+        if tx.count_reply(recipient, self.clock.now(), cap).await? {
+            return Ok(true);
+        }
+        REPLY_CAP_HITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        warn!(to = %recipient, cap, "desk: reply cap reached; not answering");
+        Ok(false)
     }
 
     /// Tells the sender what is wrong with their mail.
@@ -80,7 +117,15 @@ impl Desk {
         problems: &[String],
     ) -> DeskResult<()> {
         let msg = incoming.msg;
+        if msg.do_not_answer {
+            info!(from = %one_line(&msg.from), "intake: not answering automatic or list mail");
+            return Ok(());
+        }
+        if !self.may_answer(tx, &msg.from).await? {
+            return Ok(());
+        }
         let notice = Notice::new(template, OutboxKey::reply_to(template, incoming.source()))
+            .answers_sender()
             .to(vec![msg.from.clone()])
             .in_reply_to(msg.message_id.clone())
             .with(|c| {

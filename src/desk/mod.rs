@@ -130,7 +130,7 @@ impl Desk {
     }
 
     /// Applies one message. Refusals are `Disposition::Quarantined`.
-    #[tracing::instrument(skip_all, fields(kind = msg.msg.kind.as_str(), from = %msg.msg.from))]
+    #[tracing::instrument(skip_all, fields(kind = msg.msg.kind.as_str(), from = %crate::printable::one_line(&msg.msg.from)))]
     pub async fn apply(&self, tx: &mut Tx, msg: Incoming<'_>) -> DeskResult<Disposition> {
         if self.is_own_mail(msg.msg) {
             // A copy of our own mail (e.g. smtp.sent_copy filed into the inbox

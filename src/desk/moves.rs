@@ -48,7 +48,6 @@ impl Desk {
             .station(station)
             .to(vec![ticket.handler.clone()])
             .in_reply_to(msg.message_id.clone())
-            .personal()
             .with(|c| {
                 c.reason = msg.reply_text.clone();
                 c.moved.from = station.map(|s| format!("{} {}", s.code, s.name)).unwrap_or_default();
@@ -104,7 +103,6 @@ impl Desk {
                 .station(Some(&new))
                 .to(self.station_addresses(ticket, Some(&new)))
                 .in_reply_to(msg.message_id.clone())
-                .personal()
                 .with(|c| {
                     c.reply.from = self.notify.handler_name(&ticket.handler);
                     c.reply.text = format!("退回未获同意，本投诉仍由贵站处理，期限已重新起算。\n\n{}", msg.reply_text);

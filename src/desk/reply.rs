@@ -122,7 +122,6 @@ impl Desk {
                 .to(vec![ticket.handler.clone()])
                 .in_reply_to(msg.message_id.clone())
                 .files(files_of(&msg.attachments))
-                .personal()
                 .with(fill);
             self.send(tx, relay).await?;
         } else if action == Action::Update
@@ -136,7 +135,6 @@ impl Desk {
                 .to(self.station_addresses(&ticket, Some(station)))
                 .in_reply_to(msg.message_id.clone())
                 .files(files_of(&msg.attachments))
-                .personal()
                 .with(fill);
             self.send(tx, note).await?;
         }
@@ -177,6 +175,7 @@ impl Desk {
         let reason = self.refusal_words(&refused);
         let key = OutboxKey::answer(&ticket.number, TemplateName::Refused, incoming.source());
         let notice = Notice::new(TemplateName::Refused, key)
+            .answers_sender()
             .about(ticket)
             .station(station)
             .to(to)

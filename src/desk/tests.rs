@@ -439,3 +439,51 @@ async fn the_station_learns_a_granted_extension_and_the_close() {
     let closed = f.outbox().await.into_iter().find(|m| m.key.contains(":closed:")).expect("station told");
     assert_eq!(closed.recipients, [BJ01]);
 }
+
+#[tokio::test]
+async fn replies_to_one_sender_are_capped_per_hour() {
+    let mut f = Fixture::new().await;
+    let form = FORM.replace("紧急程度：加急\n", "");
+    for i in 0..12 {
+        f.take(&complaint(HANDLER, &format!("cap{i}@hq.example.test"), &form)).await;
+    }
+    assert_eq!(f.outbox().await.len(), 10, "the cap of desk.replies_per_hour");
+    // The next hour has a cap of its own.
+    f.desk.clock.advance(chrono::TimeDelta::hours(1));
+    f.take(&complaint(HANDLER, "cap-next@hq.example.test", &form)).await;
+    assert_eq!(f.outbox().await.len(), 11);
+}
+
+#[tokio::test]
+async fn list_and_automatic_mail_is_never_answered() {
+    let mut f = Fixture::new().await;
+    let form = FORM.replace("紧急程度：加急\n", "");
+    for (i, header) in
+        ["List-Id: <cc.hq.example.test>", "Precedence: bulk", "Auto-Submitted: auto-generated"].iter().enumerate()
+    {
+        let raw = complaint(HANDLER, &format!("list{i}@hq.example.test"), &form).replacen(
+            "MIME-Version",
+            &format!("{header}\r\nMIME-Version"),
+            1,
+        );
+        // Whatever it is classified as, it is not filed as it is.
+        let d = f.take(&raw).await;
+        assert!(!matches!(d, Disposition::Handled { ticket: Some(_), .. }), "{header}: {d:?}");
+    }
+    assert!(f.outbox().await.is_empty(), "no reply to a list or a machine");
+}
+
+#[tokio::test]
+async fn every_mail_says_it_is_automatic() {
+    let mut f = Fixture::new().await;
+    f.complaint().await;
+    let form = FORM.replace("紧急程度：加急\n", "");
+    f.take(&complaint(HANDLER, "p9@hq.example.test", &form)).await;
+    let claimed = f.store.claim_outbox(monday(), std::time::Duration::from_secs(60), 10).await.expect("claim");
+    assert_eq!(claimed.len(), 3);
+    for mail in claimed {
+        let body = String::from_utf8_lossy(&mail.body);
+        let expected = if mail.key.starts_with("problem:") { "auto-replied" } else { "auto-generated" };
+        assert!(body.contains(&format!("Auto-Submitted: {expected}\r\n")), "{}: {body}", mail.key);
+    }
+}

@@ -8,6 +8,7 @@ mod dsn;
 mod extension;
 mod form;
 mod forward;
+mod limits;
 pub mod moves;
 pub use form::station_for_place;
 mod reply;
@@ -24,6 +25,8 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::ticket::{Action, TicketNo, Urgency};
+
+pub use limits::{Limits, Refusal, refused, screen};
 
 /// What a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -222,6 +225,10 @@ pub struct Parsed {
     /// regional manager.
     #[serde(skip)]
     pub recipients: Vec<String>,
+    /// Sent by a machine or a list (RFC 3834 `Auto-Submitted`, `List-Id`,
+    /// `Precedence: list/bulk/junk`): never answered, whatever it is.
+    #[serde(skip)]
+    pub do_not_answer: bool,
 }
 
 impl Parsed {
@@ -252,6 +259,7 @@ impl Parsed {
             reply_text: String::new(),
             references: Vec::new(),
             recipients: Vec::new(),
+            do_not_answer: false,
         }
     }
 }
@@ -261,6 +269,10 @@ const MAX_NESTING: usize = 5;
 
 /// Reads one raw message. Never panics; never takes more than a moment.
 pub fn parse(raw: &[u8], settings: &Settings) -> Parsed {
+    // The MIME parser recurses: what could exhaust a stack never reaches it.
+    if let Err(refusal) = screen(raw, &Limits::default()) {
+        return Parsed::unrecognized(&refusal.to_string());
+    }
     // Defence in depth: a bug on hostile input must not take the daemon down
     // in a loop over the same message; it becomes an unrecognized message.
     std::panic::catch_unwind(|| parse_message(raw, settings)).unwrap_or_else(|_| Parsed::unrecognized("parser failure"))
@@ -287,7 +299,9 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
     collect_attachments(&message, 0, &mut attachments, &mut forwarded_texts);
     let bodies = Bodies::of(&message);
 
+    let do_not_answer = limits::do_not_answer(&message);
     let mut parsed = Parsed {
+        do_not_answer,
         kind: Kind::Unrecognized,
         message_id: message.message_id().map(|id| id.trim().trim_matches(['<', '>']).to_owned()),
         from,

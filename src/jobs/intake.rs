@@ -1,7 +1,9 @@
 //! The intake worker: takes new mail from the shared mailbox, commits its
 //! effects, and only then moves it out of the inbox (handled or quarantine).
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -9,14 +11,14 @@ use tokio::sync::{Mutex, Notify};
 use tracing::{Instrument as _, info, info_span, warn};
 
 use crate::desk::{Desk, DeskError, Disposition, Incoming};
-use crate::intake;
+use crate::intake::{self, Limits, Parsed};
+
+use crate::jobs::intake_plan as plan;
 use crate::jobs::{Step, Stop};
 use crate::mail::imap::{Fetched, Mailbox};
 use crate::metrics::{ImapState, Metrics};
-use crate::store::{InboundOutcome, InboundRecord, Store, kind_name};
-
-/// Messages taken per round: bounds memory with a large backlog.
-const BATCH: usize = 200;
+use crate::printable::one_line;
+use crate::store::{InboundOutcome, InboundRecord, MessageRef, Store, kind_name};
 
 /// Watches the mailbox and turns mail into effects.
 pub struct IntakeWorker {
@@ -31,6 +33,20 @@ pub struct IntakeWorker {
     /// The open session; `None` until connected, and again after a failure
     /// (the next round reconnects, after the run loop's backoff).
     mailbox: Mutex<Option<Mailbox>>,
+    /// The highest UID seen by the last round: what is above it is fresh.
+    last_seen: AtomicU32,
+}
+
+/// How a message was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Parsed,
+    /// Over `max_message_bytes`: only its header was fetched.
+    Oversized,
+    /// Over the parser's limits, or not exactly one From: never parsed.
+    Refused,
+    /// Its attempts reached the limit: only its header was fetched.
+    GivenUp,
 }
 
 /// Where a message goes after its round.
@@ -47,7 +63,7 @@ impl IntakeWorker {
         outbox_wake: Arc<Notify>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { desk, store, password, outbox_wake, metrics, mailbox: Mutex::new(None) }
+        Self { desk, store, password, outbox_wake, metrics, mailbox: Mutex::new(None), last_seen: AtomicU32::new(0) }
     }
 
     async fn connect(&self) -> anyhow::Result<Mailbox> {
@@ -59,49 +75,135 @@ impl IntakeWorker {
         Ok(mailbox)
     }
 
-    /// One round on an open mailbox: every pending message (up to a batch)
-    /// is committed, then moved. Returns how many messages were taken.
+    /// One round on an open mailbox: fresh mail first (urgent first), then
+    /// the backlog, up to a round's worth; fetched in batches bounded by
+    /// bytes; each batch committed, then moved. Returns how many messages
+    /// were taken.
     pub async fn take_round(&self, mailbox: &mut Mailbox) -> anyhow::Result<usize> {
-        let mut uids = mailbox.pending_uids().await?;
-        uids.truncate(BATCH);
-        if uids.is_empty() {
-            return Ok(0);
-        }
-        let max = self.desk.settings.mailbox.max_message_bytes;
-        let fetched = mailbox.fetch(&uids, max).await?;
-        let (mut handled, mut quarantined) = (Vec::new(), Vec::new());
-        for message in &fetched {
-            let span = info_span!("message", uid = message.uid);
-            match self.take(mailbox, message).instrument(span).await? {
-                Destination::Handled => handled.push(message.uid),
-                Destination::Quarantine => quarantined.push(message.uid),
-            }
-        }
+        let pending = mailbox.pending_uids().await?;
+        let Some(&newest) = pending.last() else { return Ok(0) };
+        let last_seen = self.last_seen.load(Ordering::Relaxed);
+        let fresh: Vec<u32> = pending.iter().copied().filter(|u| *u > last_seen).take(plan::ROUND).collect();
+        let urgent: HashSet<u32> = if fresh.len() < pending.len() {
+            // Only worth a peek when a backlog is waiting behind them.
+            mailbox
+                .peek_subjects(&fresh)
+                .await?
+                .into_iter()
+                .filter(|(_, h)| plan::is_urgent(h))
+                .map(|(u, _)| u)
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let mut uids = plan::order(&pending, last_seen, &urgent);
+        uids.truncate(plan::ROUND);
+        self.last_seen.store(newest, Ordering::Relaxed);
+        let mut sizes = mailbox.sizes(&uids).await?;
+        // Keep the planned order (sizes come in UID order).
+        let rank: std::collections::HashMap<u32, usize> = uids.iter().enumerate().map(|(i, u)| (*u, i)).collect();
+        sizes.sort_by_key(|(u, _)| rank.get(u).copied().unwrap_or(usize::MAX));
         let settings = &self.desk.settings.mailbox;
-        mailbox.move_to(&handled, &settings.handled_folder).await?;
-        mailbox.move_to(&quarantined, &settings.quarantine_folder).await?;
-        Ok(fetched.len())
+        let mailbox_name = format!("{}/{}", settings.user, mailbox.folder);
+        // A message tried before without settling is fetched alone, so the
+        // one that fails cannot take a batch of others down with it.
+        let uids: Vec<u32> = sizes.iter().map(|(u, _)| *u).collect();
+        let earlier = self.store.attempts_of(&mailbox_name, mailbox.uidvalidity, &uids).await?;
+        let alone: HashSet<u32> = earlier.keys().copied().collect();
+        let mut taken = 0;
+        for batch in plan::batches(&sizes, settings.batch_bytes.max(1), &alone) {
+            let (mut whole, mut header_only, mut bytes) = (Vec::new(), Vec::new(), 0);
+            // Counted (and committed) before the messages are fetched or
+            // parsed: a crash or a stall still counts.
+            let batch_uids: Vec<u32> = batch.iter().map(|(u, _)| *u).collect();
+            let now = self.desk.clock.now();
+            let attempts = self.store.record_attempts(&mailbox_name, mailbox.uidvalidity, &batch_uids, now).await?;
+            for (uid, size) in &batch {
+                let tries = attempts.get(uid).copied().unwrap_or(1);
+                if tries > settings.max_attempts || *size > settings.max_message_bytes {
+                    header_only.push(*uid);
+                } else {
+                    whole.push(*uid);
+                    bytes += size;
+                }
+            }
+            let mut fetched = mailbox.fetch(&header_only, 0, true).await?;
+            fetched.extend(mailbox.fetch(&whole, bytes, false).await?);
+            let (mut handled, mut quarantined) = (Vec::new(), Vec::new());
+            for message in fetched {
+                let uid = message.uid;
+                let tries = attempts.get(&uid).copied().unwrap_or(1);
+                let span = info_span!("message", uid);
+                match self.take(mailbox, message, tries).instrument(span).await? {
+                    Destination::Handled => handled.push(uid),
+                    Destination::Quarantine => quarantined.push(uid),
+                }
+                taken += 1;
+            }
+            mailbox.move_to(&handled, &settings.handled_folder).await?;
+            mailbox.move_to(&quarantined, &settings.quarantine_folder).await?;
+        }
+        Ok(taken)
+    }
+
+    /// Reads a message: refused unparsed when it exceeds the limits (or was
+    /// given up on), else parsed on a blocking thread, whose stack (2 MiB,
+    /// set by the runtime) the limits are sized for.
+    async fn read(&self, message: Fetched, tries: u32) -> anyhow::Result<(Fetched, Parsed, Reading)> {
+        let settings = &self.desk.settings;
+        let max_attempts = settings.mailbox.max_attempts;
+        if message.header_only {
+            let (reason, reading) = if tries > max_attempts {
+                (format!("given up after {max_attempts} attempts to fetch or read it"), Reading::GivenUp)
+            } else {
+                let max = settings.mailbox.max_message_bytes;
+                (format!("message of {} bytes exceeds the limit of {max} bytes", message.size), Reading::Oversized)
+            };
+            let parsed = intake::refused(&message.raw, &reason);
+            return Ok((message, parsed, reading));
+        }
+        let limits = Limits::default();
+        if let Err(refusal) = intake::screen(&message.raw, &limits) {
+            let parsed = intake::refused(&message.raw, &refusal.to_string());
+            return Ok((message, parsed, Reading::Refused));
+        }
+        let desk = self.desk.clone();
+        let parsing = tokio::task::spawn_blocking(move || {
+            let parsed = intake::parse(&message.raw, &desk.settings);
+            (message, parsed)
+        });
+        // The parser catches its own panics; a join error means the runtime
+        // is shutting down: the message is tried again later.
+        let (message, parsed) = parsing.await.context("parser thread")?;
+        let decoded: usize = parsed.attachments.iter().map(|a| a.size).sum::<usize>() + parsed.reply_text.len();
+        if decoded > limits.max_decoded_bytes {
+            let reason = intake::Refusal::DecodedTooLarge(limits.max_decoded_bytes).to_string();
+            let parsed = intake::refused(&message.raw, &reason);
+            return Ok((message, parsed, Reading::Refused));
+        }
+        Ok((message, parsed, Reading::Parsed))
     }
 
     /// Commits one message's effects (or finds they were committed before).
-    async fn take(&self, mailbox: &Mailbox, message: &Fetched) -> anyhow::Result<Destination> {
+    async fn take(&self, mailbox: &Mailbox, message: Fetched, tries: u32) -> anyhow::Result<Destination> {
         let settings = &self.desk.settings;
-        let mut parsed = intake::parse(&message.raw, settings);
+        let (message, parsed, reading) = self.read(message, tries).await?;
         let mailbox_name = format!("{}/{}", settings.mailbox.user, mailbox.folder);
         let now = self.desk.clock.now();
         let mut record = InboundRecord::new(mailbox_name, mailbox.uidvalidity, message.uid, &parsed, now);
-        if message.header_only {
+        if reading != Reading::Parsed {
             // Read from the header alone: only who sent it and why it is refused.
             record.kind = None;
-            let max = settings.mailbox.max_message_bytes;
-            parsed.problems = vec![format!("message of {} bytes exceeds the limit of {max} bytes", message.size)];
         }
+        drop(message);
         let kind = kind_name(record.kind);
         let mut tx = self.store.begin().await?;
         let Some(inbound) = tx.claim_inbound(&record).await? else {
             // Taken before (a crash between commit and move, or the same
             // Message-ID delivered twice): its effects exist; just move it.
             let earlier = tx.inbound_outcome(&record).await?;
+            let m = MessageRef { mailbox: &record.mailbox, uidvalidity: record.uidvalidity, uid: record.uid };
+            tx.forget_attempts(m).await?;
             tx.commit().await?;
             self.metrics.mail_in(kind, "duplicate");
             return Ok(match earlier {
@@ -110,10 +212,14 @@ impl IntakeWorker {
             });
         };
         let incoming = Incoming { msg: &parsed, inbound };
-        let applied = if message.header_only {
-            self.desk.unreadable(&mut tx, incoming, "oversized").await
-        } else {
-            self.desk.apply(&mut tx, incoming).await
+        let applied = match reading {
+            Reading::Oversized => self.desk.unreadable(&mut tx, incoming, "oversized").await,
+            Reading::GivenUp => self.desk.given_up(&mut tx, incoming).await,
+            Reading::Refused => Ok(Disposition::Quarantined {
+                ticket: None,
+                reason: format!("refused: {}", parsed.problems.join("; ")),
+            }),
+            Reading::Parsed => self.desk.apply(&mut tx, incoming).await,
         };
         let (disposition, inbound) = match applied {
             Ok(d) => (d, inbound),
@@ -136,17 +242,19 @@ impl IntakeWorker {
             }
         };
         tx.settle_inbound(inbound, outcome, Some(reason), ticket).await.context("recording the outcome")?;
+        let m = MessageRef { mailbox: &record.mailbox, uidvalidity: record.uidvalidity, uid: record.uid };
+        tx.forget_attempts(m).await?;
         tx.commit().await?;
         // Its mail goes out now, not after the rest of the round.
         self.outbox_wake.notify_one();
         self.metrics.mail_in(kind, outcome.as_str());
         match &disposition {
             Disposition::Handled { ticket, note } => {
-                info!(from = %record.sender, ticket = ?ticket.as_ref().map(|t| t.as_str()), %note, "intake: handled");
+                info!(from = %one_line(&record.sender), ticket = ?ticket.as_ref().map(|t| t.as_str()), %note, "intake: handled");
                 Ok(Destination::Handled)
             }
             Disposition::Quarantined { reason, .. } => {
-                warn!(from = %record.sender, subject = %record.subject, %reason, "intake: quarantined");
+                warn!(from = %one_line(&record.sender), subject = %one_line(&record.subject), reason = %one_line(reason), "intake: quarantined");
                 Ok(Destination::Quarantine)
             }
         }

@@ -4,6 +4,7 @@
 //! bell, with one backoff policy after failures and a tracing span per round.
 
 pub mod intake;
+pub mod intake_plan;
 pub mod outbox;
 pub mod report;
 pub mod sweep;

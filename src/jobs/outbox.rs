@@ -180,7 +180,8 @@ impl OutboxWorker {
         if let Some(copies) = &self.sent_copies {
             recipients.push(copies.address.clone());
         }
-        let sending = self.sender.send(&mail.envelope_from, &recipients, &mail.body);
+        let body = crate::notify::compose::finalize(&mail.body, self.clock.now());
+        let sending = self.sender.send(&mail.envelope_from, &recipients, &body);
         let (error, in_doubt, permanent) = match tokio::time::timeout(SEND_TIMEOUT, sending).await {
             Ok(Ok(())) => {
                 self.metrics.outbox_sent();

@@ -179,7 +179,7 @@ impl ReportWorker {
                 content_type: "text/csv; charset=utf-8".into(),
                 data: csv,
             }],
-            auto_submitted: true,
+            auto_submitted: crate::notify::AutoSubmitted::Generated,
             ..Draft::default()
         };
         let sent = self.queue(Kind::Monthly, &period.label(), draft).await?;
@@ -205,7 +205,7 @@ impl ReportWorker {
                 subject: rendered.subject,
                 text: rendered.text,
                 html: rendered.html,
-                auto_submitted: true,
+                auto_submitted: crate::notify::AutoSubmitted::Generated,
                 ..Draft::default()
             };
             queued += self.queue(Kind::Weekly, &period, draft).await?;

@@ -26,6 +26,12 @@ use crate::config::{MailboxSettings, TlsMode};
 /// Longest any single command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long fetching `bytes` may take: the command timeout, plus a second
+/// per 256 KiB (a link as slow as 256 KiB/s still gets a large mail in).
+pub fn fetch_timeout(bytes: u64) -> Duration {
+    COMMAND_TIMEOUT + Duration::from_secs(bytes / (256 * 1024))
+}
+
 /// A connection that is either plaintext (lab only) or TLS.
 pub enum Stream {
     Plain(TcpStream),
@@ -223,40 +229,65 @@ impl Mailbox {
         Ok(uids)
     }
 
-    /// Fetches the given messages whole; of those over `max_bytes`, only
-    /// the header (they are quarantined unread).
-    pub async fn fetch(&mut self, uids: &[u32], max_bytes: u64) -> anyhow::Result<Vec<Fetched>> {
+    /// The sizes (RFC822.SIZE) of the given messages, in UID order: asked
+    /// before any body, so batches can be bounded by bytes.
+    pub async fn sizes(&mut self, uids: &[u32]) -> anyhow::Result<Vec<(u32, u64)>> {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
         let set = uid_set(uids);
-        let sizes: Vec<(u32, u32)> = timed("UID FETCH size", async {
+        let mut sizes: Vec<(u32, u64)> = timed("UID FETCH size", async {
             let stream = self.session.uid_fetch(&set, "(UID RFC822.SIZE)").await?;
             let all: Vec<_> = stream.try_collect().await?;
-            Ok::<_, anyhow::Error>(all.iter().filter_map(|f| Some((f.uid?, f.size.unwrap_or(0)))).collect())
+            Ok::<_, anyhow::Error>(all.iter().filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0))))).collect())
         })
         .await?;
-        let (small, large): (Vec<_>, Vec<_>) = sizes.iter().partition(|(_, size)| u64::from(*size) <= max_bytes);
-        let mut out = Vec::with_capacity(sizes.len());
-        // Too large: the header alone says who sent it and what it was.
-        for (part, header_only, what) in [(&small, false, "BODY.PEEK[]"), (&large, true, "BODY.PEEK[HEADER]")] {
-            if part.is_empty() {
-                continue;
-            }
-            let set = uid_set(&part.iter().map(|(u, _)| *u).collect::<Vec<_>>());
-            let query = format!("(UID RFC822.SIZE {what})");
-            let fetched = timed("UID FETCH body", async {
-                let stream = self.session.uid_fetch(&set, &query).await?;
-                let all: Vec<_> = stream.try_collect().await?;
-                Ok::<_, anyhow::Error>(all)
-            })
-            .await?;
-            for f in fetched {
-                let raw = if header_only { f.header() } else { f.body() };
-                if let (Some(uid), Some(raw)) = (f.uid, raw) {
-                    let size = f.size.unwrap_or(raw.len() as u32);
-                    out.push(Fetched { uid, size, raw: raw.to_vec(), header_only });
-                }
+        sizes.sort_unstable();
+        Ok(sizes)
+    }
+
+    /// The subjects of the given messages (a cheap header peek: which of
+    /// the fresh mail is urgent), raw header bytes per UID.
+    pub async fn peek_subjects(&mut self, uids: &[u32]) -> anyhow::Result<Vec<(u32, Vec<u8>)>> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uid_set(uids);
+        timed("UID FETCH subject", async {
+            let stream = self.session.uid_fetch(&set, "(UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])").await?;
+            let all: Vec<_> = stream.try_collect().await?;
+            Ok::<_, anyhow::Error>(
+                all.iter().filter_map(|f| Some((f.uid?, f.header().unwrap_or_default().to_vec()))).collect(),
+            )
+        })
+        .await
+    }
+
+    /// Fetches the given messages (of `bytes` in all) whole, or only their
+    /// headers; the timeout grows with the bytes asked for (a slow link
+    /// must not turn a large message into an endless retry).
+    pub async fn fetch(&mut self, uids: &[u32], bytes: u64, header_only: bool) -> anyhow::Result<Vec<Fetched>> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uid_set(uids);
+        let query = if header_only { "(UID RFC822.SIZE BODY.PEEK[HEADER])" } else { "(UID RFC822.SIZE BODY.PEEK[])" };
+        let allowed = fetch_timeout(if header_only { 0 } else { bytes });
+        let fetched = match timeout(allowed, async {
+            let stream = self.session.uid_fetch(&set, query).await?;
+            stream.try_collect::<Vec<_>>().await
+        })
+        .await
+        {
+            Ok(r) => r.context("IMAP UID FETCH body")?,
+            Err(_) => bail!("IMAP UID FETCH body: {bytes} bytes not received in {allowed:?}"),
+        };
+        let mut out = Vec::with_capacity(fetched.len());
+        for f in fetched {
+            let raw = if header_only { f.header() } else { f.body() };
+            if let (Some(uid), Some(raw)) = (f.uid, raw) {
+                let size = f.size.unwrap_or(raw.len() as u32);
+                out.push(Fetched { uid, size, raw: raw.to_vec(), header_only });
             }
         }
         out.sort_by_key(|f| f.uid);
@@ -347,6 +378,12 @@ fn uid_set(uids: &[u32]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fetch_timeouts_grow_with_size() {
+        assert_eq!(super::fetch_timeout(0), super::COMMAND_TIMEOUT);
+        assert!(super::fetch_timeout(25 << 20) >= super::COMMAND_TIMEOUT + std::time::Duration::from_secs(100));
+    }
+
     #[test]
     fn uid_sets_are_compact() {
         assert_eq!(super::uid_set(&[5, 1, 2, 3, 9, 7, 8]), "1:3,5,7:9");

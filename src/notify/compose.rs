@@ -44,9 +44,28 @@ pub struct Draft {
     pub attachments: Vec<FileAttachment>,
     /// The message this one answers, so the recipient's client threads it.
     pub in_reply_to: Option<String>,
-    /// Marks reminders, escalations and acknowledgements (RFC 3834), so
-    /// well-behaved auto-responders stay quiet.
-    pub auto_submitted: bool,
+    /// Its RFC 3834 `Auto-Submitted` value: every mail the daemon sends
+    /// carries one, so well-behaved auto-responders stay quiet.
+    pub auto_submitted: AutoSubmitted,
+}
+
+/// RFC 3834 `Auto-Submitted`: what kind of automatic mail this is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AutoSubmitted {
+    /// Sent on the daemon's own initiative (forwards, relays, alerts, reports).
+    #[default]
+    Generated,
+    /// Sent in answer to a mail received (problem, unreadable, refused replies).
+    Replied,
+}
+
+impl AutoSubmitted {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Generated => "auto-generated",
+            Self::Replied => "auto-replied",
+        }
+    }
 }
 
 impl Draft {
@@ -100,10 +119,8 @@ pub fn compose(draft: &Draft, from: &Mailbox, message_id: &str, date: SystemTime
         let parent = format!("<{}>", header_safe(parent).trim_matches(['<', '>']));
         builder = builder.in_reply_to(parent.clone()).references(parent);
     }
-    if draft.auto_submitted {
-        builder = builder
-            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()));
-    }
+    let auto = draft.auto_submitted.as_str().to_owned();
+    builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), auto));
     let text = SinglePart::builder().header(ContentType::TEXT_PLAIN).body(draft.text.clone());
     let body = match &draft.html {
         Some(html) => MultiPart::alternative()
@@ -125,9 +142,55 @@ pub fn compose(draft: &Draft, from: &Mailbox, message_id: &str, date: SystemTime
     Ok(message.formatted())
 }
 
+/// The bytes handed to SMTP, finalised at send time: the `Date` header is
+/// set to `now` (a mail queued at 02:00 and sent at 09:00 is dated 09:00).
+/// The one place a mail's bytes change after enqueue: DKIM signing, when it
+/// comes, belongs here, after the Date is set.
+pub fn finalize(body: &[u8], now: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let date = format!("Date: {}\r\n", now.to_rfc2822());
+    let header_end = body.windows(4).position(|w| w == b"\r\n\r\n").map_or(body.len(), |e| e + 2);
+    let mut out = Vec::with_capacity(body.len() + date.len());
+    let mut rest = &body[..header_end];
+    let mut in_date = false;
+    let mut dated = false;
+    while !rest.is_empty() {
+        let end = rest.windows(2).position(|w| w == b"\r\n").map_or(rest.len(), |e| e + 2);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        let folded = line.first().is_some_and(|b| *b == b' ' || *b == b'\t');
+        if folded && in_date {
+            continue;
+        }
+        in_date = line.len() >= 5 && line[..5].eq_ignore_ascii_case(b"date:");
+        if in_date {
+            if !dated {
+                out.extend_from_slice(date.as_bytes());
+                dated = true;
+            }
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    if !dated {
+        out.splice(0..0, date.bytes());
+    }
+    out.extend_from_slice(&body[header_end..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_date_is_set_at_send_time() {
+        let body = b"From: a@x\r\nDate: Mon, 1 Jan 2026 02:00:00\r\n +0000\r\nSubject: s\r\n\r\nDate: in the body\r\n";
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z").unwrap().to_utc();
+        let out = String::from_utf8(finalize(body, at)).unwrap();
+        assert_eq!(out, "From: a@x\r\nDate: Mon, 5 Jan 2026 09:00:00 +0000\r\nSubject: s\r\n\r\nDate: in the body\r\n");
+        let undated = finalize(b"From: a@x\r\n\r\nbody", at);
+        assert!(undated.starts_with(b"Date: Mon, 5 Jan 2026 09:00:00 +0000\r\nFrom: a@x\r\n\r\nbody"));
+    }
 
     #[test]
     fn message_ids_carry_the_ticket() {

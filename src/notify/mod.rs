@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
 
-pub use compose::{Draft, FileAttachment};
+pub use compose::{AutoSubmitted, Draft, FileAttachment};
 pub use context::MailContext;
 pub use key::{KeyPrefix, OutboxKey, Source};
 pub use templates::{Rendered, TemplateError, TemplateName, Templates};
@@ -57,7 +57,7 @@ pub struct Notice<'a> {
     cc: Vec<String>,
     in_reply_to: Option<String>,
     files: Vec<FileAttachment>,
-    auto_submitted: bool,
+    auto_submitted: AutoSubmitted,
     not_before: Option<DateTime<Utc>>,
     /// Years the ticket's deadlines count through without an official
     /// holiday arrangement: the mail says they may move.
@@ -66,8 +66,8 @@ pub struct Notice<'a> {
 }
 
 impl<'a> Notice<'a> {
-    /// A mail from `template` under `key`; automatic (RFC 3834
-    /// `Auto-Submitted`) unless [`Notice::personal`].
+    /// A mail from `template` under `key`, `Auto-Submitted: auto-generated`
+    /// (RFC 3834) unless it [`Notice::answers_sender`].
     pub fn new(template: TemplateName, key: OutboxKey) -> Self {
         Self {
             template,
@@ -78,7 +78,7 @@ impl<'a> Notice<'a> {
             cc: Vec::new(),
             in_reply_to: None,
             files: Vec::new(),
-            auto_submitted: true,
+            auto_submitted: AutoSubmitted::Generated,
             not_before: None,
             provisional: Vec::new(),
             context: MailContext::default(),
@@ -117,10 +117,12 @@ impl<'a> Notice<'a> {
         self
     }
 
-    /// Carries what a person wrote or must act on (forwards, relays,
-    /// notes): no `Auto-Submitted`, so the station's client treats it as mail.
-    pub fn personal(mut self) -> Self {
-        self.auto_submitted = false;
+    /// Answers the mail a sender just sent (what is wrong with it, why it
+    /// was refused): `Auto-Submitted: auto-replied`. Forwards, relays and
+    /// notes carry what a person wrote, but the daemon sends them on its
+    /// own: they stay `auto-generated`.
+    pub fn answers_sender(mut self) -> Self {
+        self.auto_submitted = AutoSubmitted::Replied;
         self
     }
 

@@ -46,6 +46,7 @@ macro_rules! on_tx {
 
 #[macro_use]
 mod rows;
+mod attempts;
 mod calendar_years;
 mod events;
 mod inbound;
@@ -54,6 +55,7 @@ mod reports;
 mod tickets;
 mod views;
 
+pub use attempts::MessageRef;
 pub use calendar_years::Fingerprints;
 pub use events::{Event, EventKind, OperatorVerb};
 pub use inbound::{InboundId, InboundOutcome, InboundRecord, kind_name};
@@ -63,23 +65,25 @@ pub use tickets::NewTicket;
 pub use views::TicketQuery;
 
 /// The migrations of each dialect, embedded, in order.
-const SQLITE_MIGRATIONS: [(i64, &str, &str); 7] = [
+const SQLITE_MIGRATIONS: [(i64, &str, &str); 8] = [
     (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/sqlite/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/sqlite/0003_reports.sql")),
     (4, "backlog indexes", include_str!("../../migrations/sqlite/0004_backlog_indexes.sql")),
     (5, "outbox failed", include_str!("../../migrations/sqlite/0005_outbox_failed.sql")),
-    (8, "calendar years", include_str!("../../migrations/sqlite/0008_calendar_years.sql")),
+    (6, "intake attempts", include_str!("../../migrations/sqlite/0006_intake_attempts.sql")),
     (7, "returns", include_str!("../../migrations/sqlite/0007_returns.sql")),
+    (8, "calendar years", include_str!("../../migrations/sqlite/0008_calendar_years.sql")),
 ];
-const POSTGRES_MIGRATIONS: [(i64, &str, &str); 7] = [
+const POSTGRES_MIGRATIONS: [(i64, &str, &str); 8] = [
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/postgres/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/postgres/0003_reports.sql")),
     (4, "backlog indexes", include_str!("../../migrations/postgres/0004_backlog_indexes.sql")),
     (5, "outbox failed", include_str!("../../migrations/postgres/0005_outbox_failed.sql")),
-    (8, "calendar years", include_str!("../../migrations/postgres/0008_calendar_years.sql")),
+    (6, "intake attempts", include_str!("../../migrations/postgres/0006_intake_attempts.sql")),
     (7, "returns", include_str!("../../migrations/postgres/0007_returns.sql")),
+    (8, "calendar years", include_str!("../../migrations/postgres/0008_calendar_years.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +130,65 @@ fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> Migrator {
     )
 }
 
+/// Creates a missing SQLite file readable by its owner only: it holds
+/// customers' names and phone numbers. SQLite gives its WAL and shared-memory
+/// files the database file's permissions.
+fn create_private(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // Fails harmlessly when the file exists; SQLite then opens it as is.
+        let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+    }
+}
+
+/// `text` with the password of every URL in it (`scheme://user:password@`,
+/// `password=…` parameters) replaced by `***`: for errors and logs.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end =
+            tail.find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace()).unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match authority.rfind('@').map(|a| (&authority[..a], &authority[a..])) {
+            Some((creds, host)) => {
+                match creds.split_once(':') {
+                    Some((user, _)) => out.push_str(&format!("{user}:***")),
+                    None => out.push_str(creds),
+                }
+                out.push_str(host);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    redact_parameters(&out)
+}
+
+/// `password=…` (any case) up to the next `&`, quote or space, as `***`.
+fn redact_parameters(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("password=") {
+        let value = from + found + "password=".len();
+        out.push_str(&text[from..value]);
+        let end = text[value..]
+            .find(|c: char| c == '&' || c == '"' || c == '\'' || c.is_whitespace())
+            .map_or(text.len(), |e| value + e);
+        if end > value {
+            out.push_str("***");
+        }
+        from = end;
+    }
+    out.push_str(&text[from..]);
+    out
+}
+
 impl Store {
     /// Connects and applies the migrations. `sqlite://` paths are relative to
     /// `base_dir`; the file and its directory are created when missing.
@@ -149,6 +212,7 @@ impl Store {
                 if let Some(dir) = p.parent() {
                     let _ = std::fs::create_dir_all(dir);
                 }
+                create_private(&p);
                 p
             };
             let options = SqliteConnectOptions::new()
@@ -165,7 +229,8 @@ impl Store {
                 .await?;
             Store::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)?;
+            // sqlx's own parse error may quote the URL, password included.
+            let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::Url(redact(url)))?;
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(30))
@@ -173,7 +238,7 @@ impl Store {
                 .await?;
             Store::Postgres(pool)
         } else {
-            return Err(StoreError::Url(url.to_owned()));
+            return Err(StoreError::Url(redact(url)));
         };
         Ok(store)
     }

@@ -137,3 +137,42 @@ async fn a_database_of_the_hand_written_migrator_is_adopted_not_migrated_again()
     store.close().await;
     Store::connect("sqlite://old.db", &dir).await.expect("reopened");
 }
+
+#[tokio::test]
+async fn attempts_are_counted_per_message_until_forgotten() {
+    let store = store().await;
+    let at = at(9);
+    let first = store.record_attempts("u/INBOX", 7, &[1, 2], at).await.expect("count");
+    assert_eq!((first[&1], first[&2]), (1, 1));
+    let second = store.record_attempts("u/INBOX", 7, &[2, 3], at).await.expect("count");
+    assert_eq!((second[&2], second[&3]), (2, 1));
+    let mut tx = store.begin().await.expect("begin");
+    tx.forget_attempts(MessageRef { mailbox: "u/INBOX", uidvalidity: 7, uid: 2 }).await.expect("forget");
+    tx.commit().await.expect("commit");
+    let known = store.attempts_of("u/INBOX", 7, &[1, 2, 3, 4]).await.expect("read");
+    assert_eq!(known, std::collections::HashMap::from([(1, 1), (3, 1)]));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_file_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("complaintd-private-{}", rand_suffix()));
+    let store = Store::connect("sqlite://p.db", &dir).await.expect("store");
+    store.begin().await.expect("begin").commit().await.expect("commit");
+    // The WAL exists while the pool is open.
+    for file in ["p.db", "p.db-wal", "p.db-shm"] {
+        let meta = std::fs::metadata(dir.join(file)).expect(file);
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{file}");
+    }
+}
+
+#[test]
+fn passwords_never_reach_output() {
+    assert_eq!(redact("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
+    assert_eq!(
+        redact("error connecting to postgres://u:p%40ss@h/db?sslmode=require, and postgresql://h/db?password=abc&x=1"),
+        "error connecting to postgres://u:***@h/db?sslmode=require, and postgresql://h/db?password=***&x=1"
+    );
+    assert_eq!(redact("sqlite://data/desk.db"), "sqlite://data/desk.db");
+}

@@ -2,7 +2,7 @@
 //! SIGKILL at random moments while a backlog of complaints is handled.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use complaintd::ticket::TicketNo;
@@ -13,24 +13,6 @@ use crate::helpers::*;
 const COMPLAINTS: usize = 1000;
 /// SIGKILLs while they are handled.
 const KILLS: usize = 10;
-
-/// Starts the real binary; its log is appended to `daemon.log` beside the config.
-fn start_daemon(config: &std::path::Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(config.with_file_name("daemon.log"))
-        .expect("daemon log");
-    Command::new(env!("CARGO_BIN_EXE_complaintd"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("COMPLAINTD_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("daemon starts")
-}
 
 /// A mailbox's messages: (all, tickets named in the subjects, distinct Message-IDs).
 async fn messages_in(user: &str) -> (usize, HashSet<TicketNo>, usize) {

@@ -205,6 +205,12 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_at("2026-11-16T01:30:00Z".parse().expect("date")).await
 }
 
+/// Starts a daemon on `net` with settings prepared by the test, on a
+/// manual clock set to a working-day morning.
+pub async fn spawn_app_on(net: Network, settings: Settings) -> TestApp {
+    start(net, settings, Clock::manual("2026-11-16T01:30:00Z".parse().expect("date"))).await
+}
+
 async fn start(net: Network, settings: Settings, clock: Clock) -> TestApp {
     let app = App::build(settings.clone(), clock.clone()).await.expect("app builds");
     let store = app.store.clone();
@@ -454,4 +460,26 @@ pub async fn wait_for_folder(user: &str, folder: &str, count: usize) {
         assert!(tokio::time::Instant::now() < deadline, "{user}/{folder}: fewer than {count} messages");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Starts the real binary (`COMPLAINTD_TEST_BIN` when set: a target
+/// directory shared by several checkouts may hold another one's build);
+/// its log is appended to `daemon.log` beside the config.
+pub fn start_daemon(config: &std::path::Path) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_file_name("daemon.log"))
+        .expect("daemon log");
+    let bin = std::env::var_os("COMPLAINTD_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_complaintd").into());
+    Command::new(bin)
+        .args(["run", "--config"])
+        .arg(config)
+        .env("COMPLAINTD_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("daemon starts")
 }

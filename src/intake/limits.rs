@@ -1,0 +1,292 @@
+//! Limits checked on the raw bytes before a message reaches the MIME parser.
+//!
+//! mail-parser recurses once per nested multipart and `message/rfc822` part,
+//! so a crafted mail of a few megabytes can exhaust any thread's stack; that
+//! abort cannot be caught. This scan is linear, allocates little and never
+//! recurses: it bounds the parts, the nesting, the headers and the From
+//! count, and refuses (with the reason) what exceeds them.
+
+/// The bounds a message must stay within to be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Multipart bodies and `message/rfc822` parts nested in each other.
+    pub max_depth: usize,
+    /// MIME parts in the whole message (delimiter lines seen).
+    pub max_parts: usize,
+    /// Header fields in the message's own header.
+    pub max_headers: usize,
+    /// Bytes of the message's own header.
+    pub max_header_bytes: usize,
+    /// Bytes of decoded content (attachments and texts) kept.
+    pub max_decoded_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 20,
+            max_parts: 1000,
+            max_headers: 500,
+            max_header_bytes: 256 * 1024,
+            max_decoded_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a message is refused before parsing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("MIME nesting deeper than {0} levels")]
+    TooDeep(usize),
+    #[error("more than {0} MIME parts")]
+    TooManyParts(usize),
+    #[error("more than {0} header fields")]
+    TooManyHeaders(usize),
+    #[error("header larger than {0} bytes")]
+    HeaderTooLarge(usize),
+    #[error("decoded content larger than {0} bytes")]
+    DecodedTooLarge(usize),
+    #[error("no From header")]
+    NoFrom,
+    #[error("{0} From headers (exactly one is allowed)")]
+    SeveralFrom(usize),
+}
+
+/// A message read from its header alone (refused, or given up on): who
+/// sent it, its subject and Message-ID, and `reason` as its one problem.
+/// The header is cut at the first blank line and at the header limit, and
+/// parsed without its body, so nothing in it can recurse.
+pub fn refused(raw: &[u8], reason: &str) -> super::Parsed {
+    let limit = Limits::default().max_header_bytes;
+    let head = &raw[..raw.len().min(limit)];
+    let end = find_ci(head, b"\r\n\r\n").or_else(|| find_ci(head, b"\n\n")).map_or(head.len(), |e| e + 2);
+    let mut parsed = super::Parsed::unrecognized(reason);
+    if let Some(header) = mail_parser::MessageParser::new().parse_headers(&head[..end]) {
+        // The first From: the one an MX checking DMARC looks at.
+        parsed.from = header
+            .header_values("From")
+            .find_map(|v| v.as_address()?.first()?.address.as_ref().map(|a| a.to_lowercase()))
+            .unwrap_or_default();
+        parsed.subject = header.subject().unwrap_or_default().to_owned();
+        parsed.message_id = header.message_id().map(str::to_owned);
+    }
+    parsed
+}
+
+/// Whether a message was sent by a machine or a list (RFC 3834 section 2:
+/// `Auto-Submitted` other than `no`, `List-Id`, `Precedence` list, bulk or
+/// junk): such mail is never answered.
+pub fn do_not_answer(message: &mail_parser::Message<'_>) -> bool {
+    let text = |name: &str| message.header_raw(name).map(|v| v.trim().to_ascii_lowercase());
+    let auto = text("Auto-Submitted").is_some_and(|v| !v.is_empty() && !v.starts_with("no"));
+    let precedence = text("Precedence").is_some_and(|v| ["list", "bulk", "junk"].iter().any(|p| v.starts_with(p)));
+    auto || precedence || message.header_raw("List-Id").is_some()
+}
+
+/// Lines of `raw`, each without its line ending.
+fn lines(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    raw.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+}
+
+/// The field name of a header line (`None` for a continuation line).
+fn field_name(line: &[u8]) -> Option<&[u8]> {
+    if line.first().is_none_or(|b| *b == b' ' || *b == b'\t') {
+        return None;
+    }
+    let colon = line.iter().position(|b| *b == b':')?;
+    Some(line[..colon].trim_ascii())
+}
+
+/// Case-insensitive search of `needle` (lowercase ASCII) in `hay`.
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// The `boundary=` parameter of a Content-Type value, if any.
+fn boundary_of(value: &[u8]) -> Option<Vec<u8>> {
+    let at = find_ci(value, b"boundary")?;
+    let rest = value[at + 8..].trim_ascii_start().strip_prefix(b"=")?.trim_ascii_start();
+    let b = if let Some(quoted) = rest.strip_prefix(b"\"") {
+        &quoted[..quoted.iter().position(|b| *b == b'"').unwrap_or(quoted.len())]
+    } else {
+        let end = rest.iter().position(|b| matches!(b, b';' | b' ' | b'\t' | b'\r' | b'\n')).unwrap_or(rest.len());
+        &rest[..end]
+    };
+    (!b.is_empty()).then(|| b.to_vec())
+}
+
+/// What a level of nesting is: a multipart body (closed by its boundary) or
+/// a `message/rfc822` part (closed with the part that holds it).
+#[derive(PartialEq, Eq)]
+enum Level {
+    Multipart(Vec<u8>),
+    Message,
+}
+
+/// Checks `raw` against `limits` in one pass, without recursion.
+///
+/// Nesting is tracked as a stack: a Content-Type with a boundary or of
+/// `message/rfc822` opens a level; a delimiter line of an open boundary
+/// closes every level opened inside it. Content-Type lines in a text body
+/// count too, so the depth can only be overestimated, never missed.
+pub fn screen(raw: &[u8], limits: &Limits) -> Result<(), Refusal> {
+    let (mut headers, mut header_bytes, mut froms, mut parts) = (0usize, 0usize, 0usize, 0usize);
+    let mut in_top_header = true;
+    let mut stack: Vec<Level> = Vec::new();
+    // The Content-Type being read (it may be folded over several lines).
+    let mut content_type: Option<Vec<u8>> = None;
+    let open = |ct: &mut Option<Vec<u8>>, stack: &mut Vec<Level>| {
+        let Some(value) = ct.take() else { return Ok(()) };
+        let level = match boundary_of(&value) {
+            Some(b) => Level::Multipart(b),
+            None if find_ci(&value, b"message/rfc822").is_some() || find_ci(&value, b"message/global").is_some() => {
+                Level::Message
+            }
+            None => return Ok(()),
+        };
+        stack.push(level);
+        if stack.len() > limits.max_depth { Err(Refusal::TooDeep(limits.max_depth)) } else { Ok(()) }
+    };
+    for line in lines(raw) {
+        if in_top_header {
+            header_bytes += line.len() + 2;
+            if header_bytes > limits.max_header_bytes {
+                return Err(Refusal::HeaderTooLarge(limits.max_header_bytes));
+            }
+            if line.is_empty() {
+                in_top_header = false;
+            } else if let Some(name) = field_name(line) {
+                headers += 1;
+                if headers > limits.max_headers {
+                    return Err(Refusal::TooManyHeaders(limits.max_headers));
+                }
+                if name.eq_ignore_ascii_case(b"from") {
+                    froms += 1;
+                }
+            }
+        }
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            if let Some(ct) = content_type.as_mut() {
+                ct.extend_from_slice(line);
+                // A folded value cannot legitimately grow without bound.
+                if ct.len() > 4096 {
+                    open(&mut content_type, &mut stack)?;
+                }
+            }
+            continue;
+        }
+        open(&mut content_type, &mut stack)?;
+        if let Some(name) = field_name(line)
+            && name.eq_ignore_ascii_case(b"content-type")
+        {
+            content_type = Some(line[line.iter().position(|b| *b == b':').unwrap_or(0) + 1..].to_vec());
+        } else if let Some(rest) = line.strip_prefix(b"--") {
+            let rest = rest.trim_ascii_end();
+            let (name, closing) = match rest.strip_suffix(b"--") {
+                Some(name) => (name, true),
+                None => (rest, false),
+            };
+            let found = stack.iter().rposition(|l| matches!(l, Level::Multipart(b) if b == name));
+            if let Some(at) = found {
+                parts += 1;
+                if parts > limits.max_parts {
+                    return Err(Refusal::TooManyParts(limits.max_parts));
+                }
+                stack.truncate(if closing { at } else { at + 1 });
+            }
+        }
+    }
+    open(&mut content_type, &mut stack)?;
+    match froms {
+        1 => Ok(()),
+        0 => Err(Refusal::NoFrom),
+        n => Err(Refusal::SeveralFrom(n)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail(header: &str, body: &str) -> Vec<u8> {
+        format!("{header}\r\n\r\n{body}").into_bytes()
+    }
+
+    /// `levels` message/rfc822 parts, each inside the one before.
+    pub(crate) fn nested_rfc822(levels: usize) -> Vec<u8> {
+        let mut out = b"From: a@example.com\r\nSubject: bomb\r\n".to_vec();
+        for _ in 0..levels {
+            out.extend_from_slice(b"Content-Type: message/rfc822\r\n\r\nFrom: b@example.com\r\n");
+        }
+        out.extend_from_slice(b"\r\nend\r\n");
+        out
+    }
+
+    #[test]
+    fn refused_mail_keeps_its_first_sender() {
+        let m = mail("From: A@example.com\r\nFrom: b@example.com\r\nSubject: hi\r\nMessage-ID: <x@y>", "body");
+        let p = refused(&m, "two");
+        assert_eq!(
+            (p.from.as_str(), p.subject.as_str(), p.message_id.as_deref()),
+            ("a@example.com", "hi", Some("x@y"))
+        );
+        assert_eq!(p.problems, vec!["two".to_owned()]);
+    }
+
+    #[test]
+    fn a_plain_mail_passes() {
+        let m = mail("From: a@example.com\r\nSubject: hi", "hello");
+        assert_eq!(screen(&m, &Limits::default()), Ok(()));
+    }
+
+    #[test]
+    fn from_must_be_there_once() {
+        let none = mail("Subject: hi", "x");
+        assert_eq!(screen(&none, &Limits::default()), Err(Refusal::NoFrom));
+        let two = mail("From: a@example.com\r\nFrom: b@example.com", "x");
+        assert_eq!(screen(&two, &Limits::default()), Err(Refusal::SeveralFrom(2)));
+        // A From inside the body or a forwarded part does not count.
+        let inner = mail("From: a@example.com", "From: b@example.com\r\n");
+        assert_eq!(screen(&inner, &Limits::default()), Ok(()));
+    }
+
+    #[test]
+    fn nesting_bombs_are_refused_quickly() {
+        assert_eq!(screen(&nested_rfc822(35_000), &Limits::default()), Err(Refusal::TooDeep(20)));
+        let start = std::time::Instant::now();
+        assert_eq!(screen(&nested_rfc822(150_000), &Limits::default()), Err(Refusal::TooDeep(20)));
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        // A forward of a forward is fine.
+        assert_eq!(screen(&nested_rfc822(3), &Limits::default()), Ok(()));
+    }
+
+    #[test]
+    fn nested_multiparts_count_as_levels() {
+        let mut body = String::new();
+        for i in 0..30 {
+            body.push_str(&format!("--b{i}\r\nContent-Type: multipart/mixed;\r\n boundary=\"b{}\"\r\n\r\n", i + 1));
+        }
+        let m = mail("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b0", &body);
+        assert_eq!(screen(&m, &Limits::default()), Err(Refusal::TooDeep(20)));
+    }
+
+    #[test]
+    fn sibling_forwards_are_not_depth() {
+        let part = "--x\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@example.com\r\n\r\nhi\r\n";
+        let body = format!("{}--x--\r\n", part.repeat(50));
+        let m = mail("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=x", &body);
+        assert_eq!(screen(&m, &Limits::default()), Ok(()));
+    }
+
+    #[test]
+    fn parts_headers_and_header_size_are_bounded() {
+        let body = "--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n".repeat(1001);
+        let m = mail("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=x", &body);
+        let limits = Limits { max_depth: 2000, ..Limits::default() };
+        assert_eq!(screen(&m, &limits), Err(Refusal::TooManyParts(1000)));
+        let many = format!("From: a@example.com\r\n{}", "X-A: 1\r\n".repeat(501));
+        assert_eq!(screen(&mail(&many, ""), &Limits::default()), Err(Refusal::TooManyHeaders(500)));
+        let big = format!("From: a@example.com\r\nX-A: {}", "a".repeat(300 * 1024));
+        assert_eq!(screen(&mail(&big, ""), &Limits::default()), Err(Refusal::HeaderTooLarge(256 * 1024)));
+    }
+}
