@@ -15,7 +15,7 @@ use crate::rig::{Daemon, Lab, Network, STATIONS, Session, Smtp, count, imap_logi
 
 /// Client connections for filling and for the raw SMTP run: the daemon's
 /// own SMTP pool size (config/example.toml), so both sides get the same.
-const CONNECTIONS: usize = 4;
+pub(crate) const CONNECTIONS: usize = 4;
 
 #[derive(Debug, Serialize)]
 pub struct Backlog {
@@ -64,13 +64,13 @@ pub struct Backlog {
 }
 
 /// Sessions that count the messages in a set of inboxes.
-struct Counter {
+pub(crate) struct Counter {
     /// One session per account: STATUS is per user on the lab.
     sessions: Vec<Session>,
 }
 
 impl Counter {
-    async fn new(lab: &Lab, users: &[String]) -> anyhow::Result<Self> {
+    pub(crate) async fn new(lab: &Lab, users: &[String]) -> anyhow::Result<Self> {
         let mut sessions = Vec::new();
         for u in users {
             sessions.push(imap_login(lab, u).await?);
@@ -78,7 +78,7 @@ impl Counter {
         Ok(Self { sessions })
     }
 
-    async fn total(&mut self) -> anyhow::Result<usize> {
+    pub(crate) async fn total(&mut self) -> anyhow::Result<usize> {
         let mut n = 0;
         for s in &mut self.sessions {
             n += count(s, "INBOX").await?;
@@ -87,12 +87,12 @@ impl Counter {
     }
 }
 
-fn station_inboxes(net: &Network) -> Vec<String> {
+pub(crate) fn station_inboxes(net: &Network) -> Vec<String> {
     STATIONS.iter().map(|(code, _)| net.station(code)).collect()
 }
 
 /// Puts N complaints into the shared mailbox with APPEND over several connections.
-async fn fill(lab: &Lab, net: &Network, n: usize) -> anyhow::Result<f64> {
+pub(crate) async fn fill(lab: &Lab, net: &Network, n: usize) -> anyhow::Result<f64> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for k in 0..CONNECTIONS {

@@ -8,6 +8,7 @@
 
 mod backlog;
 mod daemon_log;
+mod hostile;
 mod latency;
 mod parse;
 mod report;
@@ -47,7 +48,9 @@ impl Plan {
                     plan.only = it.next().context("--only needs a list")?.split(',').map(str::to_owned).collect()
                 }
                 "--out" => plan.out = it.next().context("--out needs a directory")?.into(),
-                other => anyhow::bail!("unknown argument {other:?} (--quick, --only LIST, --out DIR)"),
+                other => anyhow::bail!(
+                    "unknown argument {other:?} (--quick, --only latency,backlog,hostile,sweep,parse, --out DIR)"
+                ),
             }
         }
         Ok(Some(plan))
@@ -76,6 +79,7 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
         machine: report::Machine::probe(&lab, report::loadavg()).await,
         latency: None,
         backlog: None,
+        hostile: None,
         sweep: None,
         parse: None,
     };
@@ -92,6 +96,11 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
     if plan.wants("backlog") {
         eprintln!("bench: backlog");
         report.backlog = Some(backlog::run(&lab, if q { 500 } else { 5000 }, &work).await?);
+    }
+    if plan.wants("hostile") {
+        eprintln!("bench: hostile backlog");
+        let (n, big) = if q { (500, 2) } else { (5000, 20) };
+        report.hostile = Some(hostile::run(&lab, n, big, &work).await?);
     }
     if plan.wants("sweep") {
         eprintln!("bench: deadline sweep");

@@ -7,6 +7,7 @@ use std::process::Command;
 use serde::Serialize;
 
 use crate::backlog::Backlog;
+use crate::hostile::Hostile;
 use crate::latency::Latency;
 use crate::parse::Parse;
 use crate::rig::{Dist, Lab};
@@ -114,6 +115,7 @@ pub struct Report {
     pub machine: Machine,
     pub latency: Option<Latency>,
     pub backlog: Option<Backlog>,
+    pub hostile: Option<Hostile>,
     pub sweep: Option<Vec<SweepRun>>,
     pub parse: Option<Parse>,
 }
@@ -167,6 +169,9 @@ impl Report {
         }
         if let Some(b) = &self.backlog {
             self.backlog_md(&mut o, b);
+        }
+        if let Some(h) = &self.hostile {
+            self.hostile_md(&mut o, h);
         }
         if let Some(s) = &self.sweep {
             self.sweep_md(&mut o, s);
@@ -259,6 +264,47 @@ impl Report {
                 b.warnings[0]
             );
         }
+    }
+
+    fn hostile_md(&self, o: &mut String, h: &Hostile) {
+        let _ = writeln!(
+            o,
+            "### Hostile backlog: {} complaints, {} mails of {:.0} MiB and a bomb of {} nested parts ({:.1} MB) waiting
+",
+            h.mails,
+            h.big_mails,
+            h.big_bytes as f64 / 1048576.0,
+            h.bomb_levels,
+            h.bomb_bytes as f64 / 1e6
+        );
+        let _ = writeln!(
+            o,
+            "| | value |
+|---|---:|"
+        );
+        let _ = writeln!(
+            o,
+            "| complaintd: start → every complaint's forward in the station inboxes | {:.2} s |",
+            h.desk_secs
+        );
+        let _ = writeln!(o, "| complaints per second | {:.0} |", h.desk_rate);
+        let _ = writeln!(
+            o,
+            "| an urgent complaint sent 1 s after start: 250 → forward in the station inbox | {:.2} s |",
+            h.urgent_secs
+        );
+        let _ = writeln!(o, "| peak resident memory | {} |", mib(h.peak_rss_kib));
+        let _ = writeln!(o, "| daemon CPU | {:.1} s |", h.desk_cpu_secs);
+        let clean = self.backlog.as_ref().filter(|b| b.mails == h.mails).map(|b| h.desk_rate / b.desk_rate);
+        let _ = writeln!(
+            o,
+            "
+Throughput against the clean backlog of this run: {} (target within 10 %: {}); peak RSS under 128 MiB: {}; the urgent complaint within 5 s: {}.\n",
+            clean.map_or("–".to_owned(), |r| format!("{:.0} %", r * 100.0)),
+            clean.map_or("–", |r| verdict(r >= 0.9)),
+            verdict(h.peak_rss_kib < 128 * 1024),
+            verdict(h.urgent_secs <= 5.0)
+        );
     }
 
     fn sweep_md(&self, o: &mut String, runs: &[SweepRun]) {

@@ -7,7 +7,7 @@
 -- new fingerprints.
 CREATE TABLE calendar_years (
     scope        TEXT    NOT NULL,
-    year         INTEGER NOT NULL,
+    year         BIGINT  NOT NULL,
     fingerprint  BIGINT  NOT NULL,
     PRIMARY KEY (scope, year)
 );
