@@ -30,6 +30,7 @@
 //! 11. [`deadline`]: deadlines, the alert ladder, which alerts are due. Pure.
 //! 12. [`calendar`]: working time, holidays, make-up days. Pure.
 //! 13. [`ticket`]: ticket numbers, kinds, states and their transitions.
+//!     [`words`]: the words replies are read by (built in, extended by `[replies]`).
 //!     [`clock`]: injected time. [`printable`]: text made safe to print.
 
 pub mod app;
@@ -51,3 +52,4 @@ pub mod setup;
 pub mod store;
 pub mod systemd;
 pub mod ticket;
+pub mod words;

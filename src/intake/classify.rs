@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::ticket::TicketNo;
 
 use super::text::{MAX_TEXT_BYTES, part_text};
-use super::words::fold;
+use crate::words::fold;
 
 /// Subject prefixes auto-responders write (compared folded, followed by a
 /// colon): Exchange/Outlook, Coremail, QQ Mail, 163, Foxmail, Lotus Notes.

@@ -7,7 +7,7 @@
 use chrono::{Datelike, Days, NaiveDate, NaiveTime, Weekday};
 use serde::Serialize;
 
-use super::words::fold;
+use crate::words::fold;
 
 /// The new deadline a station asks for, in the calendar's local time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

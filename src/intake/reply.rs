@@ -9,7 +9,7 @@ use crate::ticket::Action;
 
 use super::extension::{Requested, requested};
 use super::forward::{attribution_lines, history_starts_at};
-use super::words::{ReplyWords, fold};
+use crate::words::{ReplyWords, fold};
 
 /// What a reply says.
 #[derive(Debug, Clone, PartialEq)]

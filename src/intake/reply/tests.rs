@@ -1,5 +1,5 @@
 use super::*;
-use crate::intake::words::ReplySettings;
+use crate::words::ReplySettings;
 
 fn words() -> ReplyWords {
     ReplyWords::new(&ReplySettings::default())
