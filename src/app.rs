@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use crate::board::{Board, BoardTemplates};
 use crate::clock::Clock;
 use crate::config::{Secret, Settings};
 use crate::desk::Desk;
@@ -38,6 +40,8 @@ pub struct App {
     /// The metrics endpoint's socket, bound at build so a taken port stops
     /// the start; `None` without a `[metrics]` section.
     metrics_listener: Option<TcpListener>,
+    /// The desk board's socket and pages, when `[http]` has users.
+    board: Option<(TcpListener, BoardTemplates)>,
     /// IMAP password, resolved from the environment or the file.
     imap_password: String,
 }
@@ -61,6 +65,15 @@ impl App {
             Some(m) => Some(TcpListener::bind(m.listen).await.with_context(|| format!("metrics.listen {}", m.listen))?),
             None => None,
         };
+        let board = match settings.http.as_ref().filter(|h| !h.users.is_empty()) {
+            Some(h) => {
+                let pages = BoardTemplates::load(&settings.resolve(&settings.templates.dir).join("board"))?;
+                let listener =
+                    TcpListener::bind(h.listen).await.with_context(|| format!("http.listen {}", h.listen))?;
+                Some((listener, pages))
+            }
+            None => None,
+        };
         let desk = crate::setup::desk(settings, clock)?;
         // Before any worker: deadlines that new holiday data moved are
         // repaired, and the sweep plans from them.
@@ -82,6 +95,7 @@ impl App {
             report_wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
             metrics_listener,
+            board,
             imap_password,
         })
     }
@@ -89,6 +103,11 @@ impl App {
     /// Where the metrics endpoint listens (its port, when configured as 0).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Where the desk board listens, when it is served.
+    pub fn board_addr(&self) -> Option<SocketAddr> {
+        self.board.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     pub fn intake_worker(&self) -> IntakeWorker {
@@ -145,6 +164,11 @@ impl App {
             let (store, clock) = (self.store.clone(), self.desk.clock.clone());
             let endpoint = Endpoint { metrics: m.clone(), store, clock, settings };
             workers.spawn(endpoint.serve(listener, stop.clone()));
+        }
+        if let Some((listener, pages)) = self.board.take() {
+            let desk = Arc::new(ArcSwap::new(self.desk.clone()));
+            let board = Board::new(desk, self.store.clone(), Arc::new(ArcSwap::from_pointee(pages)));
+            workers.spawn(crate::board::serve(board, listener, stop.clone()));
         }
         info!("complaintd running");
         while let Some(ended) = workers.join_next().await {

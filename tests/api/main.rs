@@ -3,6 +3,8 @@
 //! (`COMPLAINTD_TEST_DB=postgres`). No mocks.
 
 mod auth;
+mod board;
+mod browser;
 mod calendar;
 mod faults;
 mod helpers;
