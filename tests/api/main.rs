@@ -16,6 +16,7 @@ mod operator;
 mod outages;
 mod poison;
 mod prereports;
+mod reload;
 mod reports;
 mod service;
 mod walking_skeleton;
