@@ -126,6 +126,28 @@ pub fn now(desk: &Desk, tickets: &[Ticket]) -> Now {
     }
 }
 
+/// A form field's name as the form writes it (the key for one not listed).
+fn field_label(key: &str) -> String {
+    let label = match key {
+        "complaint_no" => "投诉单号",
+        "urgency" => "紧急程度",
+        "category" => "投诉分类",
+        "station" => "服务站",
+        "customer_name" => "客户姓名",
+        "phone" => "联系电话",
+        "service_order" => "服务单号",
+        "product" => "产品型号",
+        "serial" => "机身编号",
+        "region" => "所在地区",
+        "address" => "地址",
+        "description" => "投诉内容",
+        "demand" => "客户诉求",
+        "handler" => "受理人",
+        _ => key,
+    };
+    label.to_owned()
+}
+
 fn deadline_name(name: &str) -> &'static str {
     match name {
         "reply" => "首次回复",
@@ -231,7 +253,7 @@ pub fn ticket(desk: &Desk, t: &Ticket, timeline: &[Entry]) -> TicketPage {
     let fields = match &t.fields {
         Value::Object(map) => map
             .iter()
-            .filter_map(|(k, v)| v.as_str().filter(|v| !v.is_empty()).map(|v| (k.clone(), v.to_owned())))
+            .filter_map(|(k, v)| v.as_str().filter(|v| !v.is_empty()).map(|v| (field_label(k), v.to_owned())))
             .collect(),
         _ => Vec::new(),
     };
