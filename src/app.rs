@@ -2,13 +2,16 @@
 //! workers until stopped. Nothing imports it but the binary and the tests.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use crate::board::{Board, BoardTemplates};
 use crate::clock::Clock;
 use crate::config::{Secret, Settings};
 use crate::desk::Desk;
@@ -24,7 +27,8 @@ use crate::store::Store;
 
 /// The daemon, built and ready to run.
 pub struct App {
-    pub desk: Arc<Desk>,
+    /// The running desk, swapped whole by a reload; workers load it each round.
+    pub desk: Arc<ArcSwap<Desk>>,
     pub store: Store,
     pub sender: Sender,
     /// Rings the sweep: tests ring it after moving the clock.
@@ -38,6 +42,10 @@ pub struct App {
     /// The metrics endpoint's socket, bound at build so a taken port stops
     /// the start; `None` without a `[metrics]` section.
     metrics_listener: Option<TcpListener>,
+    /// The desk board's socket, when `[http]` has users.
+    board: Option<TcpListener>,
+    /// The board's pages (reloaded with the rest), when it is served.
+    pages: Option<Arc<ArcSwap<BoardTemplates>>>,
     /// IMAP password, resolved from the environment or the file.
     imap_password: String,
 }
@@ -61,6 +69,15 @@ impl App {
             Some(m) => Some(TcpListener::bind(m.listen).await.with_context(|| format!("metrics.listen {}", m.listen))?),
             None => None,
         };
+        let (board, pages) = match settings.http.as_ref().filter(|h| !h.users.is_empty()) {
+            Some(h) => {
+                let pages = Arc::new(ArcSwap::from_pointee(board_pages(&settings)?));
+                let listener =
+                    TcpListener::bind(h.listen).await.with_context(|| format!("http.listen {}", h.listen))?;
+                (Some(listener), Some(pages))
+            }
+            None => (None, None),
+        };
         let desk = crate::setup::desk(settings, clock)?;
         // Before any worker: deadlines that new holiday data moved are
         // repaired, and the sweep plans from them.
@@ -72,7 +89,7 @@ impl App {
                 "calendar: holiday data changed; deadlines recomputed"
             );
         }
-        let desk = Arc::new(desk);
+        let desk = Arc::new(ArcSwap::from_pointee(desk));
         Ok(Self {
             desk,
             store,
@@ -82,6 +99,8 @@ impl App {
             report_wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
             metrics_listener,
+            board,
+            pages,
             imap_password,
         })
     }
@@ -89,6 +108,22 @@ impl App {
     /// Where the metrics endpoint listens (its port, when configured as 0).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Where the desk board listens, when it is served.
+    pub fn board_addr(&self) -> Option<SocketAddr> {
+        self.board.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// What re-reads the config on SIGHUP; usable while the app runs.
+    pub fn reloader(&self, config: PathBuf) -> Reloader {
+        Reloader {
+            config,
+            desk: self.desk.clone(),
+            pages: self.pages.clone(),
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 
     pub fn intake_worker(&self) -> IntakeWorker {
@@ -102,7 +137,8 @@ impl App {
     }
 
     pub fn outbox_worker(&self) -> OutboxWorker {
-        let settings = &self.desk.settings;
+        let desk = self.desk.load();
+        let settings = &desk.settings;
         let sent_copies = settings.smtp.sent_copy.as_ref().map(|address| SentCopies {
             address: address.clone(),
             mailbox: settings.mailbox.clone(),
@@ -112,7 +148,7 @@ impl App {
         OutboxWorker {
             store: self.store.clone(),
             sender: self.sender.clone(),
-            clock: self.desk.clock.clone(),
+            clock: desk.clock.clone(),
             parallel: settings.smtp.pool_size as usize,
             sent_copies,
             metrics: self.metrics.clone(),
@@ -141,10 +177,16 @@ impl App {
         workers.spawn(m.track(Worker::Report, report));
         let outbox = jobs::run(self.outbox_worker(), self.outbox_wake.clone(), stop.clone());
         workers.spawn(m.track(Worker::Outbox, outbox));
-        if let (Some(listener), Some(settings)) = (self.metrics_listener.take(), self.desk.settings.metrics.clone()) {
-            let (store, clock) = (self.store.clone(), self.desk.clock.clone());
+        if let (Some(listener), Some(settings)) =
+            (self.metrics_listener.take(), self.desk.load().settings.metrics.clone())
+        {
+            let (store, clock) = (self.store.clone(), self.desk.load().clock.clone());
             let endpoint = Endpoint { metrics: m.clone(), store, clock, settings };
             workers.spawn(endpoint.serve(listener, stop.clone()));
+        }
+        if let (Some(listener), Some(pages)) = (self.board.take(), self.pages.clone()) {
+            let board = Board::new(self.desk.clone(), self.store.clone(), pages);
+            workers.spawn(crate::board::serve(board, listener, stop.clone()));
         }
         info!("complaintd running");
         while let Some(ended) = workers.join_next().await {
@@ -153,6 +195,62 @@ impl App {
             }
         }
         self.store.close().await;
+        Ok(())
+    }
+}
+
+/// The board's pages, from the `board` folder of the templates directory.
+fn board_pages(settings: &Settings) -> anyhow::Result<BoardTemplates> {
+    Ok(BoardTemplates::load(&settings.resolve(&settings.templates.dir).join("board"))?)
+}
+
+/// Reloads the config file, the station directory in it, the templates and
+/// the holiday files: all read and checked first, then swapped in at once.
+/// The workers pick the new desk up at their next round; the IMAP session,
+/// the outbox and the database stay as they are. What cannot change while
+/// running (listen addresses, the database, the mailbox's server) takes a
+/// restart.
+pub struct Reloader {
+    config: PathBuf,
+    desk: Arc<ArcSwap<Desk>>,
+    pages: Option<Arc<ArcSwap<BoardTemplates>>>,
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+impl Reloader {
+    /// One reload: on any error the running config stays, and the error is
+    /// logged and counted.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let result = self.try_reload().await;
+        match &result {
+            Ok(()) => info!(config = %self.config.display(), "reload: applied"),
+            Err(e) => {
+                warn!(config = %self.config.display(), error = format!("{e:#}"), "reload: refused; the running config stays")
+            }
+        }
+        self.metrics.reload(result.is_ok());
+        result
+    }
+
+    async fn try_reload(&self) -> anyhow::Result<()> {
+        let settings = Settings::load(&self.config)?;
+        let clock = self.desk.load().clock.clone();
+        let pages = match &self.pages {
+            Some(_) => Some(board_pages(&settings)?),
+            None => None,
+        };
+        let desk = Arc::new(crate::setup::desk(settings, clock)?);
+        self.desk.store(desk.clone());
+        if let (Some(live), Some(pages)) = (&self.pages, pages) {
+            live.store(Arc::new(pages));
+        }
+        // New holiday data move the deadlines they change (idempotent: a
+        // reload that changed none finds nothing).
+        let repair = desk.repair_deadlines(&self.store).await.context("repairing deadlines")?;
+        if !repair.rescheduled.is_empty() {
+            info!(years = ?repair.changed_years, tickets = repair.rescheduled.len(), "reload: deadlines recomputed");
+        }
         Ok(())
     }
 }

@@ -8,7 +8,8 @@
 //! 1. [`app`]: the composition root: builds the daemon and runs its workers.
 //!    [`cli`]: the operator's commands (`tickets`, `check-config`, `report`,
 //!    `calendar`, `hash-password`). [`systemd`]: readiness, watchdog, stopping.
-//! 2. [`setup`]: what start-up loads from the settings: calendar, templates
+//! 2. [`board`]: the desk board's web pages (axum, read-only).
+//!    [`setup`]: what start-up loads from the settings: calendar, templates
 //!    (checked), the desk, the database, secrets.
 //! 3. [`jobs`]: the four workers (intake, outbox, sweep, reports), each a
 //!    `Step` run by one loop.
@@ -35,6 +36,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod board;
 pub mod calendar;
 pub mod cli;
 pub mod clock;

@@ -189,6 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(async {
                 let stale = settings.metrics.as_ref().map_or(DEFAULT_INTAKE_STALE_SECONDS, |m| m.intake_stale_seconds);
                 let app = App::build(settings, Clock::System).await?;
+                tokio::spawn(reload_on_hangup(app.reloader(config.clone())));
                 let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                 tokio::spawn(async move {
                     shutdown_signal().await;
@@ -319,6 +320,22 @@ fn init_logging() {
     }
     // A panic is logged like everything else (one JSON line with json logs).
     std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
+}
+
+/// Reloads at each SIGHUP (refused reloads are logged and counted there).
+async fn reload_on_hangup(reloader: complaintd::app::Reloader) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("reload: cannot watch SIGHUP");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let _ = reloader.reload().await;
+        }
+    }
+    #[cfg(not(unix))]
+    drop(reloader);
 }
 
 async fn shutdown_signal() {

@@ -260,7 +260,8 @@ async fn measure(settings: &Settings, dialect: &Dialect, tickets: usize, fields:
     .await
     .context("bulk load")?;
     // The due ones: real deadlines; round r of each size comes due at its own second.
-    let d = complaintd::deadline::compute(&app.desk.calendar, &settings.deadlines, dispatched, Urgency::Expedited);
+    let d =
+        complaintd::deadline::compute(&app.desk.load().calendar, &settings.deadlines, dispatched, Urgency::Expedited);
     let after = |t: DateTime<Utc>| to_ms(t) - to_ms(dispatched);
     let offsets =
         [after(d.reply_due), after(d.escalate_at), after(d.result_due), after(d.close_due), after(d.extension_cap)];

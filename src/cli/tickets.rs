@@ -3,17 +3,16 @@
 //! through `Desk::operate` in one transaction like a reply by mail.
 
 use anyhow::Context as _;
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::deadline::{self, Deadlines, Milestone};
-use crate::desk::{Desk, OperatorAction, OperatorError};
+use crate::deadline;
+use crate::desk::{Desk, OperatorAction, OperatorError, view};
 use crate::printable::one_line;
-use crate::store::{Event, InboundRecord, OutboxEntry, Store, TicketQuery};
-use crate::store::{OutboxState, kind_name};
-use crate::ticket::{Status, Ticket, TicketNo};
+use crate::store::{Store, TicketQuery};
+use crate::ticket::{Status, TicketNo};
 
 /// What the operator works with: the desk's logic and its database.
 pub struct Console {
@@ -60,12 +59,12 @@ impl Console {
 
     /// A time as the desk writes it: local, to the minute.
     fn local(&self, t: DateTime<Utc>) -> String {
-        crate::notify::context::local_minute(t, self.desk.calendar.tz())
+        view::local(&self.desk, t)
     }
 
     /// A time for JSON: RFC 3339 with the local offset.
     fn rfc3339(&self, t: DateTime<Utc>) -> String {
-        t.with_timezone(&self.desk.calendar.tz()).fixed_offset().to_rfc3339_opts(SecondsFormat::Secs, false)
+        view::rfc3339(&self.desk, t)
     }
 
     /// Parses `YYYY-MM-DD HH:MM` as local time on the desk's calendar.
@@ -135,9 +134,9 @@ impl Console {
     /// its timeline (mail in, mail out, events) in local time.
     pub async fn show(&self, number: &TicketNo, json: bool) -> anyhow::Result<String> {
         let ticket = self.store.ticket(number).await?.with_context(|| format!("no ticket {number}"))?;
-        let timeline = self.timeline(number).await?;
-        let deadlines = self.deadline_lines(&ticket);
-        let alerts = self.planned_alerts(&ticket);
+        let timeline = view::timeline(&self.store, number).await?;
+        let deadlines = view::deadline_lines(&self.desk, &ticket);
+        let alerts = view::planned_alerts(&self.desk, &ticket);
         let provisional = self.desk.provisional_years(&ticket);
         if json {
             let j = |t: Option<DateTime<Utc>>| t.map(|t| self.rfc3339(t));
@@ -161,13 +160,13 @@ impl Console {
                 "major": ticket.major,
                 "linked_to": ticket.linked_to,
                 "repeats": ticket.repeats,
-                "deadlines": deadlines.iter().map(|d| d.to_json(self)).collect::<Vec<_>>(),
+                "deadlines": deadlines.iter().map(|d| d.to_json(&self.desk)).collect::<Vec<_>>(),
                 "provisional": !provisional.is_empty(),
                 "provisional_years": provisional,
                 "alerts": alerts.iter().map(|(key, level, at)| json!({
                     "key": key, "level": level, "send_at": self.rfc3339(*at),
                 })).collect::<Vec<_>>(),
-                "timeline": timeline.iter().map(|e| e.to_json(self)).collect::<Vec<_>>(),
+                "timeline": timeline.iter().map(|e| e.to_json(&self.desk)).collect::<Vec<_>>(),
             });
             return Ok(serde_json::to_string_pretty(&out)?);
         }
@@ -234,7 +233,7 @@ impl Console {
             out.push_str("  (none: not dispatched to a station)\n");
         }
         for d in &deadlines {
-            out.push_str(&format!("  {:<14} {}  {}\n", d.name, self.local(d.due), d.state(self)));
+            out.push_str(&format!("  {:<14} {}  {}\n", d.name, self.local(d.due), d.state(&self.desk)));
         }
         if !alerts.is_empty() {
             out.push_str("\nPlanned alerts\n");
@@ -246,56 +245,9 @@ impl Console {
         for e in &timeline {
             // Senders, subjects, details and errors come from outside: one
             // line each, no escape sequences (no forged timeline lines).
-            out.push_str(&format!("  {}  {:<5} {}\n", self.local(e.at()), e.label(), one_line(&e.text(self))));
+            out.push_str(&format!("  {}  {:<5} {}\n", self.local(e.at()), e.label(), one_line(&e.text(&self.desk))));
         }
         Ok(out)
-    }
-
-    /// Every deadline of the ticket and whether it was met.
-    fn deadline_lines(&self, t: &Ticket) -> Vec<DeadlineLine> {
-        let cal = self.desk.ticket_calendar(t);
-        let Some(d) = Deadlines::of(t, cal) else { return Vec::new() };
-        let pending = t.owed();
-        let line = |name, due: DateTime<Utc>, met: Option<DateTime<Utc>>, m: Option<Milestone>| {
-            let owed = m.is_some_and(|m| pending.contains(&m));
-            // Only what is still to be met can move when the year's notice comes.
-            let provisional = met.is_none() && cal.is_provisional(d.starts_at, due);
-            DeadlineLine { name, due, met, owed, provisional }
-        };
-        vec![
-            line("reply", d.reply_due, t.first_reply_at, Some(Milestone::Reply)),
-            line("escalation", d.escalate_at, t.first_reply_at, Some(Milestone::Reply)),
-            line("result", d.result_due, t.result_at, Some(Milestone::Result)),
-            line("close", d.close_due, t.closed_at, Some(Milestone::Close)),
-            line("extension cap", d.extension_cap, None, None),
-        ]
-    }
-
-    /// Reminders and escalations still to come: (key, level, send at).
-    fn planned_alerts(&self, t: &Ticket) -> Vec<(String, &'static str, DateTime<Utc>)> {
-        let cal = self.desk.ticket_calendar(t);
-        let Some(d) = Deadlines::of(t, cal) else { return Vec::new() };
-        let now = self.desk.clock.now();
-        let settings = &self.desk.settings;
-        deadline::ladder(cal, &settings.deadlines, &d, t.urgency, &t.owed())
-            .into_iter()
-            .filter(|a| a.send_at > now)
-            .map(|a| (a.key, a.level.as_str(), a.send_at))
-            .collect()
-    }
-
-    /// Mail in, events and mail out of a ticket, in time order (mail in
-    /// before the events it caused, mail out after).
-    async fn timeline(&self, number: &TicketNo) -> anyhow::Result<Vec<Entry>> {
-        let mut entries: Vec<Entry> = self.store.inbound_of(number).await?.into_iter().map(Entry::In).collect();
-        entries.extend(self.store.events(number).await?.into_iter().map(Entry::Event));
-        entries.extend(self.store.outbox(Some(number)).await?.into_iter().map(Entry::Out));
-        entries.sort_by_key(|e| match e {
-            Entry::In(m) => (m.received_at, 0),
-            Entry::Event(e) => (e.at, 1),
-            Entry::Out(m) => (m.created_at, 2),
-        });
-        Ok(entries)
     }
 
     /// Applies an operator's action in one transaction; returns what was done.
@@ -309,128 +261,6 @@ impl Console {
         let done = self.desk.operate(&mut tx, number, action, &self.actor, note).await?;
         tx.commit().await?;
         Ok(format!("{number}: {done}"))
-    }
-}
-
-/// One deadline of `tickets show`.
-struct DeadlineLine {
-    name: &'static str,
-    due: DateTime<Utc>,
-    /// When the milestone was met, if it was.
-    met: Option<DateTime<Utc>>,
-    /// Whether the ticket still owes it.
-    owed: bool,
-    /// Counted through a year without an official holiday arrangement.
-    provisional: bool,
-}
-
-impl DeadlineLine {
-    fn overdue(&self, now: DateTime<Utc>) -> bool {
-        self.owed && self.due <= now
-    }
-
-    fn state(&self, c: &Console) -> String {
-        let now = c.desk.clock.now();
-        let mut state = match self.met {
-            Some(at) if at <= self.due => format!("met {}", c.local(at)),
-            Some(at) => format!("met late {}", c.local(at)),
-            None if self.overdue(now) => "OVERDUE".into(),
-            None if self.owed => "open".into(),
-            None => String::new(),
-        };
-        if self.provisional {
-            state.push_str(if state.is_empty() { "provisional" } else { " (provisional)" });
-        }
-        state
-    }
-
-    fn to_json(&self, c: &Console) -> Value {
-        json!({
-            "name": self.name,
-            "due": c.rfc3339(self.due),
-            "met_at": self.met.map(|t| c.rfc3339(t)),
-            "overdue": self.overdue(c.desk.clock.now()),
-            "provisional": self.provisional,
-        })
-    }
-}
-
-/// One line of a ticket's timeline.
-enum Entry {
-    In(InboundRecord),
-    Event(Event),
-    Out(OutboxEntry),
-}
-
-impl Entry {
-    fn at(&self) -> DateTime<Utc> {
-        match self {
-            Entry::In(m) => m.received_at,
-            Entry::Event(e) => e.at,
-            Entry::Out(m) => m.created_at,
-        }
-    }
-
-    fn label(&self) -> &'static str {
-        match self {
-            Entry::In(_) => "in",
-            Entry::Event(_) => "event",
-            Entry::Out(_) => "out",
-        }
-    }
-
-    fn text(&self, c: &Console) -> String {
-        let suffix = |prefix: &str, v: Option<&str>| v.map(|v| format!("{prefix}{v}")).unwrap_or_default();
-        match self {
-            Entry::In(m) => format!(
-                "{} from {}: {}{} \"{}\"",
-                kind_name(m.kind),
-                m.sender,
-                m.outcome.as_str(),
-                suffix(" - ", m.reason.as_deref()),
-                m.subject
-            ),
-            Entry::Event(e) => format!(
-                "{}{}{}",
-                e.kind,
-                suffix(" by ", e.actor.as_deref()),
-                suffix(": ", e.detail.as_deref().and_then(|d| d.lines().next()))
-            ),
-            Entry::Out(m) => {
-                let state = match (m.state, m.sent_at, &m.last_error) {
-                    (OutboxState::Sent, Some(at), _) => format!("sent {}", c.local(at)),
-                    (OutboxState::Failed, _, err) => {
-                        format!("failed after {} attempt(s): {}", m.attempts, err.as_deref().unwrap_or(""))
-                    }
-                    (_, _, Some(err)) => format!(
-                        "not sent after {} attempt(s): {err}; next try {}",
-                        m.attempts,
-                        c.local(m.next_attempt_at)
-                    ),
-                    _ => format!("queued, not before {}", c.local(m.next_attempt_at)),
-                };
-                format!("to {} \"{}\" [{state}]", m.recipients.join(", "), m.subject)
-            }
-        }
-    }
-
-    fn to_json(&self, c: &Console) -> Value {
-        let at = c.rfc3339(self.at());
-        match self {
-            Entry::In(m) => json!({
-                "at": at, "type": "in", "from": m.sender, "kind": kind_name(m.kind), "outcome": m.outcome.as_str(),
-                "reason": m.reason, "subject": m.subject, "message_id": m.message_id,
-            }),
-            Entry::Event(e) => json!({
-                "at": at, "type": "event", "event": e.kind.to_string(), "by": e.actor, "detail": e.detail,
-                "message_id": e.message_id,
-            }),
-            Entry::Out(m) => json!({
-                "at": at, "type": "out", "to": m.recipients, "subject": m.subject, "key": m.key,
-                "state": m.state.as_str(), "sent_at": m.sent_at.map(|t| c.rfc3339(t)), "attempts": m.attempts,
-                "last_error": m.last_error, "next_attempt_at": c.rfc3339(m.next_attempt_at),
-            }),
-        }
     }
 }
 

@@ -13,6 +13,15 @@ impl Settings {
         if self.mailbox.max_attempts == 0 {
             found.push(("mailbox.max_attempts".into(), "must be at least 1".into()));
         }
+        for (i, user) in self.http.iter().flat_map(|h| &h.users).enumerate() {
+            if argon2::password_hash::phc::PasswordHash::new(&user.password_hash).is_err() {
+                let message = "not an Argon2 PHC string (make one with `complaintd hash-password`)".into();
+                found.push((format!("http.users[{i}].password_hash"), message));
+            }
+            if user.name.trim().is_empty() {
+                found.push((format!("http.users[{i}].name"), "must not be empty".into()));
+            }
+        }
         found
     }
 

@@ -18,6 +18,7 @@ mod repair;
 mod reply;
 #[cfg(test)]
 mod tests;
+pub mod view;
 
 use std::collections::HashMap;
 

@@ -12,6 +12,7 @@ use tracing::{Instrument as _, info, info_span, warn};
 
 use crate::desk::{Desk, DeskError, Disposition, Incoming};
 use crate::intake::{self, Limits, Parsed};
+use arc_swap::ArcSwap;
 
 use crate::jobs::intake_plan as plan;
 use crate::jobs::{Step, Stop};
@@ -22,7 +23,8 @@ use crate::store::{InboundOutcome, InboundRecord, MessageRef, Store, kind_name};
 
 /// Watches the mailbox and turns mail into effects.
 pub struct IntakeWorker {
-    pub desk: Arc<Desk>,
+    /// The running desk: loaded afresh each round, so a reload applies.
+    pub desk: Arc<ArcSwap<Desk>>,
     pub store: Store,
     /// IMAP password, resolved once at start.
     pub password: String,
@@ -57,7 +59,7 @@ enum Destination {
 
 impl IntakeWorker {
     pub fn new(
-        desk: Arc<Desk>,
+        desk: Arc<ArcSwap<Desk>>,
         store: Store,
         password: String,
         outbox_wake: Arc<Notify>,
@@ -67,7 +69,7 @@ impl IntakeWorker {
     }
 
     async fn connect(&self) -> anyhow::Result<Mailbox> {
-        let settings = &self.desk.settings;
+        let settings = &self.desk.load().settings;
         let ca = settings.mailbox.ca_file.as_ref().map(|p| settings.resolve(p));
         let mailbox = Mailbox::open(&settings.mailbox, &self.password, ca.as_deref()).await?;
         info!(folder = %mailbox.folder, uidvalidity = mailbox.uidvalidity, idle = mailbox.idle, "intake: mailbox open");
@@ -103,7 +105,7 @@ impl IntakeWorker {
         // Keep the planned order (sizes come in UID order).
         let rank: std::collections::HashMap<u32, usize> = uids.iter().enumerate().map(|(i, u)| (*u, i)).collect();
         sizes.sort_by_key(|(u, _)| rank.get(u).copied().unwrap_or(usize::MAX));
-        let settings = &self.desk.settings.mailbox;
+        let settings = &self.desk.load().settings.mailbox;
         let mailbox_name = format!("{}/{}", settings.user, mailbox.folder);
         // A message tried before without settling is fetched alone, so the
         // one that fails cannot take a batch of others down with it.
@@ -116,7 +118,7 @@ impl IntakeWorker {
             // Counted (and committed) before the messages are fetched or
             // parsed: a crash or a stall still counts.
             let batch_uids: Vec<u32> = batch.iter().map(|(u, _)| *u).collect();
-            let now = self.desk.clock.now();
+            let now = self.desk.load().clock.now();
             let attempts = self.store.record_attempts(&mailbox_name, mailbox.uidvalidity, &batch_uids, now).await?;
             for (uid, size) in &batch {
                 let tries = attempts.get(uid).copied().unwrap_or(1);
@@ -150,7 +152,7 @@ impl IntakeWorker {
     /// given up on), else parsed on a blocking thread, whose stack (2 MiB,
     /// set by the runtime) the limits are sized for.
     async fn read(&self, message: Fetched, tries: u32) -> anyhow::Result<(Fetched, Parsed, Reading)> {
-        let settings = &self.desk.settings;
+        let settings = &self.desk.load().settings;
         let max_attempts = settings.mailbox.max_attempts;
         if message.header_only {
             let (reason, reading) = if tries > max_attempts {
@@ -167,7 +169,7 @@ impl IntakeWorker {
             let parsed = intake::refused(&message.raw, &refusal.to_string());
             return Ok((message, parsed, Reading::Refused));
         }
-        let desk = self.desk.clone();
+        let desk = self.desk.load_full();
         let parsing = tokio::task::spawn_blocking(move || {
             let parsed = intake::parse(&message.raw, &desk.settings);
             (message, parsed)
@@ -186,10 +188,10 @@ impl IntakeWorker {
 
     /// Commits one message's effects (or finds they were committed before).
     async fn take(&self, mailbox: &Mailbox, message: Fetched, tries: u32) -> anyhow::Result<Destination> {
-        let settings = &self.desk.settings;
+        let settings = &self.desk.load().settings;
         let (message, parsed, reading) = self.read(message, tries).await?;
         let mailbox_name = format!("{}/{}", settings.mailbox.user, mailbox.folder);
-        let now = self.desk.clock.now();
+        let now = self.desk.load().clock.now();
         let mut record = InboundRecord::new(mailbox_name, mailbox.uidvalidity, message.uid, &parsed, now);
         if reading != Reading::Parsed {
             // Read from the header alone: only who sent it and why it is refused.
@@ -213,13 +215,13 @@ impl IntakeWorker {
         };
         let incoming = Incoming { msg: &parsed, inbound };
         let applied = match reading {
-            Reading::Oversized => self.desk.unreadable(&mut tx, incoming, "oversized").await,
-            Reading::GivenUp => self.desk.given_up(&mut tx, incoming).await,
+            Reading::Oversized => self.desk.load().unreadable(&mut tx, incoming, "oversized").await,
+            Reading::GivenUp => self.desk.load().given_up(&mut tx, incoming).await,
             Reading::Refused => Ok(Disposition::Quarantined {
                 ticket: None,
                 reason: format!("refused: {}", parsed.problems.join("; ")),
             }),
-            Reading::Parsed => self.desk.apply(&mut tx, incoming).await,
+            Reading::Parsed => self.desk.load().apply(&mut tx, incoming).await,
         };
         let (disposition, inbound) = match applied {
             Ok(d) => (d, inbound),
@@ -279,7 +281,7 @@ impl Step for IntakeWorker {
         match self.take_round(&mut mailbox).await {
             Ok(n) => {
                 // `/health` tells a stalled intake from a quiet mailbox by this.
-                self.metrics.intake_round(self.desk.clock.now());
+                self.metrics.intake_round(self.desk.load().clock.now());
                 *slot = Some(mailbox);
                 Ok(n)
             }
@@ -295,7 +297,7 @@ impl Step for IntakeWorker {
     async fn wait(&self, stop: &Stop) {
         let mut slot = self.mailbox.lock().await;
         let Some(mailbox) = slot.take() else { return };
-        let max_wait = Duration::from_secs(self.desk.settings.mailbox.poll_seconds.max(1));
+        let max_wait = Duration::from_secs(self.desk.load().settings.mailbox.poll_seconds.max(1));
         self.metrics.set_imap(if mailbox.idle { ImapState::Idle } else { ImapState::Connected });
         match mailbox.wait(max_wait, stop).await {
             Ok(mailbox) => {

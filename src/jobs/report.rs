@@ -25,6 +25,7 @@ use crate::jobs::{Step, Stop, pause};
 use crate::notify::{Draft, FileAttachment, OutboxKey, TemplateName};
 use crate::report::{self, Period};
 use crate::store::Store;
+use arc_swap::ArcSwap;
 
 /// Longest sleep between looks at the schedules (the clock may be moved,
 /// another instance may have sent).
@@ -32,7 +33,8 @@ const IDLE_CHECK: Duration = Duration::from_secs(30);
 
 pub struct ReportWorker {
     /// Settings (schedules, recipients), templates, calendar and clock.
-    pub desk: Arc<Desk>,
+    /// The running desk: loaded afresh each round, so a reload applies.
+    pub desk: Arc<ArcSwap<Desk>>,
     /// Tickets to report on; claims, cursors and the outbox.
     pub store: Store,
     /// Outbox worker's bell: reports go out at once.
@@ -85,7 +87,7 @@ impl Step for ReportWorker {
     async fn wait(&self, stop: &Stop) {
         let wait = self
             .next_fire()
-            .map_or(IDLE_CHECK, |at| (at - self.desk.clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK));
+            .map_or(IDLE_CHECK, |at| (at - self.desk.load().clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK));
         pause(wait, stop).await;
     }
 
@@ -98,7 +100,7 @@ impl Step for ReportWorker {
 
 impl ReportWorker {
     fn schedule(&self, kind: Kind) -> anyhow::Result<Schedule> {
-        let r = &self.desk.settings.reports;
+        let r = &self.desk.load().settings.reports;
         Ok(match kind {
             Kind::Monthly => r.monthly_schedule()?,
             Kind::Weekly => r.weekly_schedule()?,
@@ -107,7 +109,7 @@ impl ReportWorker {
 
     /// Whether `kind`'s fires on non-working days wait for the next working period.
     fn on_working_day(&self, kind: Kind) -> bool {
-        let r = &self.desk.settings.reports;
+        let r = &self.desk.load().settings.reports;
         match kind {
             Kind::Monthly => r.monthly_on_working_day,
             Kind::Weekly => r.weekly_on_working_day,
@@ -116,7 +118,7 @@ impl ReportWorker {
 
     /// The soonest fire of either schedule after now.
     fn next_fire(&self) -> Option<DateTime<Utc>> {
-        let now = self.desk.clock.now().with_timezone(&self.desk.calendar.tz());
+        let now = self.desk.load().clock.now().with_timezone(&self.desk.load().calendar.tz());
         [Kind::Monthly, Kind::Weekly]
             .into_iter()
             .filter_map(|k| self.schedule(k).ok()?.after(&now).next())
@@ -126,8 +128,8 @@ impl ReportWorker {
 
     /// Looks at both schedules once; returns how many mails were queued.
     pub async fn queue_due(&self) -> anyhow::Result<usize> {
-        let now = self.desk.clock.now();
-        let tz = self.desk.calendar.tz();
+        let now = self.desk.load().clock.now();
+        let tz = self.desk.load().calendar.tz();
         let mut queued = 0;
         for kind in [Kind::Monthly, Kind::Weekly] {
             let mut tx = self.store.begin().await?;
@@ -139,7 +141,7 @@ impl ReportWorker {
             if let (Some(cursor), Some(fire)) = (cursor, fire)
                 && fire > cursor
             {
-                if send_at(&self.desk.calendar, fire, self.on_working_day(kind)) > now {
+                if send_at(&self.desk.load().calendar, fire, self.on_working_day(kind)) > now {
                     // Held for the next working period: the cursor stays
                     // before the fire, so a later look (or a restart) sends it.
                     continue;
@@ -161,7 +163,7 @@ impl ReportWorker {
     /// Queues the assessment of `period` for channel management unless it
     /// was queued before; returns how many mails were queued (0 or 1).
     pub async fn monthly(&self, period: &Period) -> anyhow::Result<usize> {
-        let d = &self.desk;
+        let d = self.desk.load_full();
         let tz = d.calendar.tz();
         let now = d.clock.now();
         let tickets = self.store.assessment_tickets(period.start, period.end).await?;
@@ -192,7 +194,7 @@ impl ReportWorker {
     /// Queues each regional manager's digest of the open tickets at `fire`
     /// (managers with none get no mail).
     pub async fn weekly(&self, fire: DateTime<Utc>) -> anyhow::Result<usize> {
-        let d = &self.desk;
+        let d = self.desk.load_full();
         let tz = d.calendar.tz();
         let open = self.store.open_complaints().await?;
         let date = fire.with_timezone(&tz).format("%Y-%m-%d").to_string();
@@ -216,7 +218,7 @@ impl ReportWorker {
     /// Claims and queues one report mail in one transaction; 0 when it was
     /// claimed before.
     async fn queue(&self, kind: Kind, period: &str, draft: Draft) -> anyhow::Result<usize> {
-        let d = &self.desk;
+        let d = self.desk.load_full();
         let recipient = draft.to.first().cloned().unwrap_or_default();
         let key = OutboxKey::report(kind.name(), period, &recipient);
         let mut tx = self.store.begin().await?;

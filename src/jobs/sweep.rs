@@ -13,6 +13,7 @@ use crate::desk::Desk;
 use crate::jobs::{Step, Stop, pause};
 use crate::store::Store;
 use crate::ticket::TicketNo;
+use arc_swap::ArcSwap;
 
 /// Tickets handled per round.
 const BATCH: i64 = 500;
@@ -25,7 +26,8 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 pub struct SweepWorker {
-    pub desk: Arc<Desk>,
+    /// The running desk: loaded afresh each round, so a reload applies.
+    pub desk: Arc<ArcSwap<Desk>>,
     pub store: Store,
     /// Outbox worker's bell: alerts go out at once.
     pub outbox_wake: Arc<Notify>,
@@ -47,7 +49,7 @@ impl Step for SweepWorker {
     /// (other instances may change tickets).
     async fn wait(&self, stop: &Stop) {
         let wait = match self.store.next_alert_at().await {
-            Ok(Some(at)) => (at - self.desk.clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK),
+            Ok(Some(at)) => (at - self.desk.load().clock.now()).to_std().unwrap_or_default().min(IDLE_CHECK),
             _ => IDLE_CHECK,
         };
         pause(wait, stop).await;
@@ -65,12 +67,12 @@ impl Step for SweepWorker {
 }
 
 impl SweepWorker {
-    pub fn new(desk: Arc<Desk>, store: Store, outbox_wake: Arc<Notify>) -> Self {
+    pub fn new(desk: Arc<ArcSwap<Desk>>, store: Store, outbox_wake: Arc<Notify>) -> Self {
         Self { desk, store, outbox_wake, warned_on: Mutex::new(None) }
     }
 
     fn warn_calendar_daily(&self) {
-        let d = &self.desk;
+        let d = self.desk.load_full();
         let today = d.clock.now().with_timezone(&d.calendar.tz()).date_naive();
         let mut warned_on = self.warned_on.lock().unwrap_or_else(|e| e.into_inner());
         if *warned_on != Some(today) {
@@ -83,7 +85,7 @@ impl SweepWorker {
 
     /// One round over the tickets due now; returns how many were looked at.
     pub async fn sweep_due(&self) -> anyhow::Result<usize> {
-        let now = self.desk.clock.now();
+        let now = self.desk.load().clock.now();
         let due = self.store.due_tickets(now, BATCH).await?;
         let chunks: Vec<Vec<TicketNo>> = due.chunks(CHUNK).map(<[_]>::to_vec).collect();
         let outcomes: Vec<anyhow::Result<()>> = futures_util::stream::iter(chunks)
@@ -119,7 +121,7 @@ impl SweepWorker {
         let (mut mails, mut events, mut next) = (Vec::new(), Vec::new(), Vec::new());
         for ticket in tx.tickets(numbers).await? {
             let span = tracing::debug_span!("ticket", number = %ticket.number);
-            let sweep = span.in_scope(|| self.desk.sweep_ticket(&ticket, &queued, now))?;
+            let sweep = span.in_scope(|| self.desk.load().sweep_ticket(&ticket, &queued, now))?;
             for (mail, event) in sweep.alerts {
                 events.push((mail.key.clone(), event));
                 mails.push(mail);

@@ -90,15 +90,13 @@ impl Endpoint {
     /// already), under one set of limits.
     pub fn router(self, extra: Router) -> Router {
         let served = Arc::new(Served { since: self.clock.now(), endpoint: self });
-        Router::new()
+        let router = Router::new()
             .route("/metrics", get(metrics))
             .route("/health", get(health))
             .with_state(served)
             .merge(extra)
-            .fallback(not_found)
-            .layer(CompressionLayer::new())
-            .layer(RequestBodyLimitLayer::new(MAX_BODY))
-            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+            .fallback(not_found);
+        limited(router)
     }
 
     /// The database's gauges, registered in a registry of their own; `None`
@@ -133,6 +131,14 @@ impl Endpoint {
         registry.register("outbox_unsent", "Mails queued and not yet accepted by the SMTP server", gauge(unsent));
         Some(registry)
     }
+}
+
+/// `router` under the endpoint's limits: request timeout, body limit, gzip.
+pub fn limited(router: Router) -> Router {
+    router
+        .layer(CompressionLayer::new())
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
 }
 
 fn gauge(value: i64) -> Gauge {

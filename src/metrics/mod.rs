@@ -187,6 +187,9 @@ pub struct Metrics {
     mail_in: Family<MailLabels, Counter>,
     outbox_sent: Counter,
     outbox_failed: Counter,
+    /// Reloads (SIGHUP) applied and refused.
+    reloads: Counter,
+    reloads_refused: Counter,
     imap_state: Family<ImapLabels, Gauge>,
     /// The current `ImapState`, as its number (the gauges say it per state).
     imap: AtomicU8,
@@ -216,6 +219,14 @@ impl Default for Metrics {
             "Send attempts that failed (retried later, or given up)",
             outbox_failed.clone(),
         );
+        let reloads = Counter::default();
+        registry.register("config_reloads", "Reloads of the config (SIGHUP) applied", reloads.clone());
+        let reloads_refused = Counter::default();
+        registry.register(
+            "config_reloads_refused",
+            "Reloads refused for an error: the running config stayed",
+            reloads_refused.clone(),
+        );
         let imap_state = Family::<ImapLabels, Gauge>::default();
         registry.register("imap_state", "IMAP connection of this instance (1 = current state)", imap_state.clone());
         let worker_up = Family::<WorkerLabels, Gauge>::default();
@@ -235,6 +246,8 @@ impl Default for Metrics {
             mail_in,
             outbox_sent,
             outbox_failed,
+            reloads,
+            reloads_refused,
             imap_state,
             imap: AtomicU8::new(ImapState::Reconnecting as u8),
             worker_up,
@@ -247,6 +260,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts a reload, applied or refused.
+    pub fn reload(&self, applied: bool) {
+        if applied {
+            self.reloads.inc()
+        } else {
+            self.reloads_refused.inc()
+        };
+    }
+
     /// Counts one message taken from the mailbox, by the names intake
     /// records (`complaint`, `handled`); unknown names are counted as
     /// `unrecognized` / `quarantined` rather than lost.

@@ -1,4 +1,5 @@
-//! Read models for the operator's console and the metrics endpoint.
+//! Read models for the operator's console, the desk board and the metrics
+//! endpoint.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
@@ -43,6 +44,21 @@ impl Store {
         let overdue_at = opt_ms(q.overdue_at);
         on_pool!(self, |p| {
             tickets_from_rows!(sqlx::query(sql).bind(station).bind(status).bind(overdue_at).fetch_all(p).await?)
+        })
+    }
+
+    /// Tickets whose number, complaint number, phone or service order is
+    /// `term` exactly (any case for the number), newest first, at most 50.
+    pub async fn search_tickets(&self, term: &str) -> Result<Vec<Ticket>> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets
+             WHERE number = $1 OR complaint_no = $2 OR phone = $2 OR service_order = $2
+             ORDER BY received_at DESC, number DESC LIMIT 50"
+        ));
+        let term = term.trim();
+        let number = term.to_uppercase();
+        on_pool!(self, |p| {
+            tickets_from_rows!(sqlx::query(sql).bind(number).bind(term.to_owned()).fetch_all(p).await?)
         })
     }
 

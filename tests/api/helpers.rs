@@ -158,6 +158,8 @@ pub struct TestApp {
     pub store: Store,
     /// Where `/metrics` and `/health` answer, when `[metrics]` is set.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Where the desk board answers, when `[http]` has users.
+    pub board_addr: Option<std::net::SocketAddr>,
     sweep_wake: Arc<Notify>,
     outbox_wake: Arc<Notify>,
     report_wake: Arc<Notify>,
@@ -215,11 +217,24 @@ async fn start(net: Network, settings: Settings, clock: Clock) -> TestApp {
     let app = App::build(settings.clone(), clock.clone()).await.expect("app builds");
     let store = app.store.clone();
     let metrics_addr = app.metrics_addr();
+    let board_addr = app.board_addr();
     let (sweep_wake, outbox_wake, report_wake) =
         (app.sweep_wake.clone(), app.outbox_wake.clone(), app.report_wake.clone());
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(app.run(stop_rx));
-    TestApp { net, settings, clock, store, metrics_addr, sweep_wake, outbox_wake, report_wake, stop, task: Some(task) }
+    TestApp {
+        net,
+        settings,
+        clock,
+        store,
+        metrics_addr,
+        board_addr,
+        sweep_wake,
+        outbox_wake,
+        report_wake,
+        stop,
+        task: Some(task),
+    }
 }
 
 impl TestApp {

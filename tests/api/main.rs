@@ -3,6 +3,8 @@
 //! (`COMPLAINTD_TEST_DB=postgres`). No mocks.
 
 mod auth;
+mod board;
+mod browser;
 mod calendar;
 mod faults;
 mod helpers;
@@ -14,6 +16,7 @@ mod operator;
 mod outages;
 mod poison;
 mod prereports;
+mod reload;
 mod reports;
 mod service;
 mod walking_skeleton;
