@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use crate::auth::{Signer, Verifier};
 use crate::clock::Clock;
 use crate::config::{Secret, Settings};
 use crate::desk::Desk;
@@ -40,6 +41,10 @@ pub struct App {
     metrics_listener: Option<TcpListener>,
     /// IMAP password, resolved from the environment or the file.
     imap_password: String,
+    /// Verifies incoming mail; one for all (it holds the DNS cache).
+    verifier: Arc<Verifier>,
+    /// Signs outgoing mail when `[dkim]` is configured.
+    signer: Option<Arc<Signer>>,
 }
 
 impl App {
@@ -59,6 +64,11 @@ impl App {
                 .context("mailbox: no password (set mailbox.password_env or mailbox.password)")?;
         let metrics_listener = match &settings.metrics {
             Some(m) => Some(TcpListener::bind(m.listen).await.with_context(|| format!("metrics.listen {}", m.listen))?),
+            None => None,
+        };
+        let verifier = Arc::new(Verifier::new(&settings.auth).context("auth")?);
+        let signer = match &settings.dkim {
+            Some(dkim) => Some(Arc::new(Signer::load(dkim, &settings.base_dir).context("dkim")?)),
             None => None,
         };
         let desk = crate::setup::desk(settings, clock)?;
@@ -83,6 +93,8 @@ impl App {
             metrics: Arc::new(Metrics::default()),
             metrics_listener,
             imap_password,
+            verifier,
+            signer,
         })
     }
 
@@ -98,6 +110,7 @@ impl App {
             self.imap_password.clone(),
             self.outbox_wake.clone(),
             self.metrics.clone(),
+            self.verifier.clone(),
         )
     }
 
@@ -116,6 +129,7 @@ impl App {
             parallel: settings.smtp.pool_size as usize,
             sent_copies,
             metrics: self.metrics.clone(),
+            signer: self.signer.clone(),
         }
     }
 

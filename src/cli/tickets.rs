@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use crate::auth::Verdict;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::deadline::{self, Deadlines, Milestone};
@@ -383,12 +384,13 @@ impl Entry {
         let suffix = |prefix: &str, v: Option<&str>| v.map(|v| format!("{prefix}{v}")).unwrap_or_default();
         match self {
             Entry::In(m) => format!(
-                "{} from {}: {}{} \"{}\"",
+                "{} from {}: {}{} \"{}\"{}",
                 kind_name(m.kind),
                 m.sender,
                 m.outcome.as_str(),
                 suffix(" - ", m.reason.as_deref()),
-                m.subject
+                m.subject,
+                suffix(" auth ", auth_of(m).map(|v| v.describe()).as_deref()),
             ),
             Entry::Event(e) => format!(
                 "{}{}{}",
@@ -419,7 +421,7 @@ impl Entry {
         match self {
             Entry::In(m) => json!({
                 "at": at, "type": "in", "from": m.sender, "kind": kind_name(m.kind), "outcome": m.outcome.as_str(),
-                "reason": m.reason, "subject": m.subject, "message_id": m.message_id,
+                "reason": m.reason, "subject": m.subject, "message_id": m.message_id, "auth": auth_of(m),
             }),
             Entry::Event(e) => json!({
                 "at": at, "type": "event", "event": e.kind.to_string(), "by": e.actor, "detail": e.detail,
@@ -432,6 +434,11 @@ impl Entry {
             }),
         }
     }
+}
+
+/// A message's stored verdict (`None`: not verified, or unreadable).
+fn auth_of(m: &InboundRecord) -> Option<Verdict> {
+    m.auth.as_deref().and_then(|a| serde_json::from_str(a).ok())
 }
 
 /// The rows as an aligned text table (every cell is ASCII, so byte widths
