@@ -309,6 +309,20 @@ pub async fn smtp_send(from: &str, to: &[&str], raw: &[u8]) {
     }
 }
 
+/// `raw` DKIM-signed with the lab's key for hq.example.test, as HQ's mail
+/// server signs it: for mail appended over IMAP (no server on the way)
+/// that must still count as genuinely HQ's.
+pub fn hq_signed(raw: &[u8]) -> Vec<u8> {
+    let lab = lab();
+    let dkim = complaintd::auth::DkimSettings {
+        domain: "hq.example.test".into(),
+        selector: std::env::var("COMPLAINTD_LAB_DKIM_SELECTOR").unwrap_or_else(|_| "lab".into()),
+        key_file: "hq.example.test.private".into(),
+    };
+    let signer = complaintd::auth::Signer::load(&dkim, &lab.dkim_dir).expect("the lab's hq key");
+    signer.sign(raw).expect("signed")
+}
+
 /// Sends a raw message from "the internet" (the MX's port), unsigned: how
 /// a forgery arrives.
 pub async fn smtp_send_plain(from: &str, to: &[&str], raw: &[u8]) {

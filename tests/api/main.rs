@@ -5,6 +5,7 @@
 mod auth;
 mod calendar;
 mod faults;
+mod forgery;
 mod helpers;
 mod hostile;
 mod hygiene;
