@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use crate::auth::{Signer, Verifier};
 use crate::board::{Board, BoardTemplates};
 use crate::clock::Clock;
 use crate::config::{Secret, Settings};
@@ -48,6 +49,10 @@ pub struct App {
     pages: Option<Arc<ArcSwap<BoardTemplates>>>,
     /// IMAP password, resolved from the environment or the file.
     imap_password: String,
+    /// Verifies incoming mail; one for all (it holds the DNS cache).
+    verifier: Arc<Verifier>,
+    /// Signs outgoing mail when `[dkim]` is configured.
+    signer: Option<Arc<Signer>>,
 }
 
 impl App {
@@ -78,6 +83,11 @@ impl App {
             }
             None => (None, None),
         };
+        let verifier = Arc::new(Verifier::new(&settings.auth).context("auth")?);
+        let signer = match &settings.dkim {
+            Some(dkim) => Some(Arc::new(Signer::load(dkim, &settings.base_dir).context("dkim")?)),
+            None => None,
+        };
         let desk = crate::setup::desk(settings, clock)?;
         // Before any worker: deadlines that new holiday data moved are
         // repaired, and the sweep plans from them.
@@ -102,6 +112,8 @@ impl App {
             board,
             pages,
             imap_password,
+            verifier,
+            signer,
         })
     }
 
@@ -133,6 +145,7 @@ impl App {
             self.imap_password.clone(),
             self.outbox_wake.clone(),
             self.metrics.clone(),
+            self.verifier.clone(),
         )
     }
 
@@ -152,6 +165,7 @@ impl App {
             parallel: settings.smtp.pool_size as usize,
             sent_copies,
             metrics: self.metrics.clone(),
+            signer: self.signer.clone(),
         }
     }
 

@@ -208,13 +208,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Parse { config, message } => {
             let settings = Settings::load(&config)?;
             let raw = std::fs::read(&message).with_context(|| format!("reading {}", message.display()))?;
+            // Verified as intake would, against the configured resolver;
+            // bounded by the verifier's deadline, so no DNS means temperror.
+            let verifier = complaintd::auth::Verifier::new(&settings.auth)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let verdict = runtime.block_on(verifier.verify(&raw));
             // The same stack as the daemon's workers: what passes here
             // passes there.
             let parsing = std::thread::Builder::new()
                 .stack_size(WORKER_STACK)
                 .spawn(move || complaintd::intake::parse(&raw, &settings))?;
             let parsed = parsing.join().map_err(|_| anyhow::anyhow!("the parser failed"))?;
-            emit(&serde_json::to_string_pretty(&parsed)?)?;
+            let mut out = serde_json::to_value(&parsed)?;
+            if let Some(map) = out.as_object_mut() {
+                map.insert("auth".into(), serde_json::to_value(&verdict)?);
+            }
+            emit(&serde_json::to_string_pretty(&out)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Deadline { config, received, urgency } => deadline(&config, &received, urgency),

@@ -20,6 +20,11 @@ pub struct Lab {
     pub smtp: String,
     /// Dovecot's plaintext IMAP `host:port`.
     pub imap: String,
+    /// HQ's authenticated submission port: what it relays is DKIM-signed
+    /// for hq.example.test, as the desk (enforcing authentication) needs.
+    pub submission: String,
+    /// The lab's DNS server (the DKIM keys).
+    pub dns: String,
     /// The lab cluster's admin URL; benchmarks make their own databases.
     pub pg_url: String,
     /// Where `scripts/lab` keeps the servers' files (Postfix's queue).
@@ -32,6 +37,8 @@ impl Lab {
         Self {
             smtp: var("COMPLAINTD_LAB_SMTP", "127.0.0.1:10025"),
             imap: var("COMPLAINTD_LAB_IMAP", "127.0.0.1:10143"),
+            submission: var("COMPLAINTD_LAB_SUBMISSION", "127.0.0.1:10587"),
+            dns: var("COMPLAINTD_LAB_DNS", "127.0.0.1:10053"),
             pg_url: var("COMPLAINTD_LAB_PG_URL", "postgres://postgres@127.0.0.1:15432/complaintd"),
             dir: PathBuf::from(var("COMPLAINTD_LAB_DIR", "/tmp/complaintd-lab")),
         }
@@ -151,6 +158,7 @@ pub fn write_config(lab: &Lab, net: &Network, dir: &Path) -> anyhow::Result<Path
         let mut line = line
             .replace("\"127.0.0.1:10143\"", &format!("\"{}\"", lab.imap))
             .replace("\"127.0.0.1:10025\"", &format!("\"{}\"", lab.smtp))
+            .replace("\"127.0.0.1:10053\"", &format!("\"{}\"", lab.dns))
             .replace("\"../", &format!("\"{}/", root.display()));
         if !line.trim_start().starts_with('#') {
             line = prefix_addresses(&line, &net.prefix);
@@ -196,8 +204,9 @@ pub async fn count(session: &mut Session, folder: &str) -> anyhow::Result<usize>
     Ok(session.status(folder, "(MESSAGES)").await?.exists as usize)
 }
 
-/// An SMTP client with a pool of connections to the lab's Postfix: the
-/// daemon's own sender, so raw and desk runs submit mail alike.
+/// An SMTP client with a pool of connections to the lab's Postfix (HQ's
+/// submission port): the daemon's own sender, so raw and desk runs submit
+/// mail alike.
 #[derive(Clone)]
 pub struct Smtp {
     sender: complaintd::mail::smtp::Sender,
@@ -206,9 +215,12 @@ pub struct Smtp {
 impl Smtp {
     pub fn new(lab: &Lab, connections: u32) -> anyhow::Result<Self> {
         let mut settings = complaintd::config::Settings::load(&root().join("config/example.toml"))?.smtp;
-        settings.server = lab.smtp.clone();
+        // Through HQ's submission port, signed: the desk refuses unsigned
+        // mail in HQ's name. Any lab account may send as anyone of HQ's.
+        settings.server = lab.submission.clone();
+        settings.user = Some(settings.from.clone());
         settings.pool_size = connections;
-        Ok(Self { sender: complaintd::mail::smtp::Sender::new(&settings, None, None)? })
+        Ok(Self { sender: complaintd::mail::smtp::Sender::new(&settings, Some("lab".into()), None)? })
     }
 
     /// Submits one message; returns once Postfix has accepted it (250 after DATA).

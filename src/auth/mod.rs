@@ -46,7 +46,7 @@ pub enum AuthError {
 }
 
 /// The outcome of authenticating a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Pass,
@@ -54,6 +54,20 @@ pub enum Outcome {
     None,
     /// DNS failed: try again later, neither accept nor refuse.
     TempError,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [Self::Pass, Self::Fail, Self::None, Self::TempError];
+
+    /// The name stored and shown (`temperror`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::None => "none",
+            Self::TempError => "temperror",
+        }
+    }
 }
 
 /// What decided the verdict.

@@ -220,6 +220,9 @@ async fn connections(s: &Settings, report: &mut Report) {
         Ok(what) => report.add(Level::Ok, "smtp", what),
         Err(e) => report.add(Level::Error, "smtp", format!("SMTP {}: {e:#}", s.smtp.server)),
     }
+    for (level, key, message) in super::check_auth::findings(s).await {
+        report.add(level, key, message);
+    }
     let url = redact(&s.database.url);
     let db = async {
         let store = Store::open(&s.database.url, &s.base_dir, false).await?;

@@ -4,6 +4,7 @@
 //! board's users).
 
 pub mod calendar;
+mod check_auth;
 pub mod check_config;
 pub mod hash_password;
 pub mod report;

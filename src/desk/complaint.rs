@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Desk, DeskResult, Disposition, Incoming};
+use crate::auth::Role as AuthRole;
 use crate::config::Station;
 use crate::deadline;
 use crate::notify::compose::files_of;
@@ -26,6 +27,11 @@ impl Desk {
                 None => format!("{} may not file complaints", msg.from),
             };
             return Ok(Disposition::quarantined(None, reason));
+        }
+        // Before anything is answered or filed: a spoofed call center gets
+        // neither a ticket nor a forward, nor a reply about its form.
+        if let Some(refused) = self.check_sender(tx, incoming, AuthRole::CallCenter, None, None).await? {
+            return Ok(refused);
         }
         if !msg.problems.is_empty() {
             self.problem_reply(tx, incoming, TemplateName::Problem, &msg.problems).await?;

@@ -72,6 +72,7 @@ impl Desk {
             && !self.is_own_mail(msg)
             && !msg.do_not_answer
             && !matches!(msg.kind, Kind::AutoReply | Kind::Bounce | Kind::Receipt | Kind::DelayNotice)
+            && self.may_answer_sender(incoming)
         {
             self.problem_reply(tx, incoming, TemplateName::Unreadable, &msg.problems).await?;
         }
@@ -87,7 +88,9 @@ impl Desk {
     pub async fn given_up(&self, tx: &mut Tx, incoming: Incoming<'_>) -> DeskResult<Disposition> {
         let msg = incoming.msg;
         let reason = msg.problems.join("; ");
-        if self.settings.desk.handlers.iter().any(|h| h.address().eq_ignore_ascii_case(&msg.from)) {
+        if self.settings.desk.handlers.iter().any(|h| h.address().eq_ignore_ascii_case(&msg.from))
+            && self.may_answer_sender(incoming)
+        {
             self.problem_reply(tx, incoming, TemplateName::Unreadable, &msg.problems).await?;
         } else {
             tracing::error!(from = %one_line(&msg.from), subject = %one_line(&msg.subject), reason = %one_line(&reason), "intake: poison message quarantined unparsed");

@@ -16,6 +16,7 @@ mod operator;
 mod pre_report;
 mod repair;
 mod reply;
+mod sender;
 #[cfg(test)]
 mod tests;
 pub mod view;
@@ -29,6 +30,7 @@ pub use alerts::TicketSweep;
 pub use operator::{OperatorAction, OperatorError};
 pub use repair::{Repair, rules_give};
 
+use crate::auth::Verdict;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::config::{Settings, Station};
@@ -45,6 +47,9 @@ pub enum Disposition {
     Handled { ticket: Option<TicketNo>, note: String },
     /// Refused or unusable; it goes to the quarantine folder, never applied.
     Quarantined { ticket: Option<TicketNo>, reason: String },
+    /// Its sender's verdict is not known yet (DNS failed): nothing is
+    /// written, it stays in the inbox and is tried again later.
+    Wait { reason: String },
 }
 
 impl Disposition {
@@ -82,6 +87,8 @@ pub type DeskResult<T> = Result<T, DeskError>;
 pub struct Incoming<'a> {
     pub msg: &'a Parsed,
     pub inbound: InboundId,
+    /// Who really sent it, as intake verified; `None` when not verified.
+    pub auth: Option<&'a Verdict>,
 }
 
 impl Incoming<'_> {

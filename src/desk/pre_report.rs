@@ -6,6 +6,7 @@
 //! supervisor too.
 
 use super::{Desk, DeskResult, Disposition, Incoming};
+use crate::auth::Role as AuthRole;
 use crate::notify::compose::files_of;
 use crate::notify::{Notice, OutboxKey, TemplateName};
 use crate::store::{EventKind, NewTicket, Tx};
@@ -19,6 +20,9 @@ impl Desk {
             let reason = format!("pre-report from {}, which is no station's address (stations[].emails)", msg.from);
             return Ok(Disposition::quarantined(None, reason));
         };
+        if let Some(refused) = self.check_sender(tx, incoming, AuthRole::PreReport, Some(&station.code), None).await? {
+            return Ok(refused);
+        }
         let mut problems = msg.problems.clone();
         if let Some(named) = &msg.fields.station
             && !named.eq_ignore_ascii_case(&station.code)

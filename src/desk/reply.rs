@@ -6,6 +6,7 @@
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 
 use super::{Desk, DeskResult, Disposition, Incoming};
+use crate::auth::Role as AuthRole;
 use crate::calendar::BusinessDays;
 use crate::config::Station;
 use crate::intake::Requested;
@@ -63,6 +64,14 @@ impl Desk {
             tx.add_event(refused.detail("sender not allowed")).await?;
             return Ok(Disposition::quarantined(Some(number), format!("{} may not act on {number}", msg.from)));
         };
+        let policy = match role {
+            Role::Station => AuthRole::Station,
+            Role::Handler => AuthRole::Handler,
+        };
+        let code = ticket.station.clone();
+        if let Some(refused) = self.check_sender(tx, incoming, policy, code.as_deref(), Some(&ticket)).await? {
+            return Ok(refused);
+        }
         let now = self.clock.now();
         let action = allowed(msg.action.unwrap_or(Action::Update), role);
         let note = match action {

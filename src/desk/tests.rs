@@ -47,7 +47,8 @@ impl Fixture {
         let record = InboundRecord::new("test/INBOX".into(), 1, self.uid, &parsed, self.desk.clock.now());
         let mut tx = self.store.begin().await.expect("begin");
         let inbound = tx.claim_inbound(&record).await.expect("claim").expect("a new message");
-        let disposition = self.desk.apply(&mut tx, Incoming { msg: &parsed, inbound }).await.expect("applied");
+        let disposition =
+            self.desk.apply(&mut tx, Incoming { msg: &parsed, inbound, auth: None }).await.expect("applied");
         tx.commit().await.expect("commit");
         disposition
     }

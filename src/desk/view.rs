@@ -138,12 +138,13 @@ impl Entry {
         let suffix = |prefix: &str, v: Option<&str>| v.map(|v| format!("{prefix}{v}")).unwrap_or_default();
         match self {
             Entry::In(m) => format!(
-                "{} from {}: {}{} \"{}\"",
+                "{} from {}: {}{} \"{}\"{}",
                 kind_name(m.kind),
                 m.sender,
                 m.outcome.as_str(),
                 suffix(" - ", m.reason.as_deref()),
-                m.subject
+                m.subject,
+                suffix(" auth ", auth_of(m).map(|v| v.describe()).as_deref()),
             ),
             Entry::Event(e) => format!(
                 "{}{}{}",
@@ -174,7 +175,7 @@ impl Entry {
         match self {
             Entry::In(m) => json!({
                 "at": at, "type": "in", "from": m.sender, "kind": kind_name(m.kind), "outcome": m.outcome.as_str(),
-                "reason": m.reason, "subject": m.subject, "message_id": m.message_id,
+                "reason": m.reason, "subject": m.subject, "message_id": m.message_id, "auth": auth_of(m),
             }),
             Entry::Event(e) => json!({
                 "at": at, "type": "event", "event": e.kind.to_string(), "by": e.actor, "detail": e.detail,
@@ -187,4 +188,9 @@ impl Entry {
             }),
         }
     }
+}
+
+/// A message's stored verdict (`None`: not verified, or unreadable).
+fn auth_of(m: &InboundRecord) -> Option<crate::auth::Verdict> {
+    m.auth.as_deref().and_then(|a| serde_json::from_str(a).ok())
 }

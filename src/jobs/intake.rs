@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use tokio::sync::{Mutex, Notify};
 use tracing::{Instrument as _, info, info_span, warn};
 
+use crate::auth::Verifier;
 use crate::desk::{Desk, DeskError, Disposition, Incoming};
 use crate::intake::{self, Limits, Parsed};
 use arc_swap::ArcSwap;
@@ -32,6 +33,8 @@ pub struct IntakeWorker {
     pub outbox_wake: Arc<Notify>,
     /// Counts mail in and shows the IMAP connection's state.
     pub metrics: Arc<Metrics>,
+    /// Who really sent each message (shared: it holds the DNS cache).
+    pub verifier: Arc<Verifier>,
     /// The open session; `None` until connected, and again after a failure
     /// (the next round reconnects, after the run loop's backoff).
     mailbox: Mutex<Option<Mailbox>>,
@@ -55,6 +58,8 @@ enum Reading {
 enum Destination {
     Handled,
     Quarantine,
+    /// Left in the inbox: its sender's verdict waits for DNS.
+    Inbox,
 }
 
 impl IntakeWorker {
@@ -64,8 +69,18 @@ impl IntakeWorker {
         password: String,
         outbox_wake: Arc<Notify>,
         metrics: Arc<Metrics>,
+        verifier: Arc<Verifier>,
     ) -> Self {
-        Self { desk, store, password, outbox_wake, metrics, mailbox: Mutex::new(None), last_seen: AtomicU32::new(0) }
+        Self {
+            desk,
+            store,
+            password,
+            outbox_wake,
+            metrics,
+            verifier,
+            mailbox: Mutex::new(None),
+            last_seen: AtomicU32::new(0),
+        }
     }
 
     async fn connect(&self) -> anyhow::Result<Mailbox> {
@@ -139,6 +154,9 @@ impl IntakeWorker {
                 match self.take(mailbox, message, tries).instrument(span).await? {
                     Destination::Handled => handled.push(uid),
                     Destination::Quarantine => quarantined.push(uid),
+                    // Not taken: the round does not count it, so a waiting
+                    // message alone does not spin the loop.
+                    Destination::Inbox => continue,
                 }
                 taken += 1;
             }
@@ -197,6 +215,16 @@ impl IntakeWorker {
             // Read from the header alone: only who sent it and why it is refused.
             record.kind = None;
         }
+        // Outside the transaction: DNS may take its (bounded) time. Mail
+        // read from its header alone cannot be verified (no body to hash).
+        let verdict = match reading {
+            Reading::Parsed => Some(self.verifier.verify(&message.raw).await),
+            _ => None,
+        };
+        if let Some(v) = &verdict {
+            self.metrics.auth_verdict(v.verdict);
+            record.auth = serde_json::to_string(v).ok();
+        }
         drop(message);
         let kind = kind_name(record.kind);
         let mut tx = self.store.begin().await?;
@@ -213,7 +241,7 @@ impl IntakeWorker {
                 _ => Destination::Handled,
             });
         };
-        let incoming = Incoming { msg: &parsed, inbound };
+        let incoming = Incoming { msg: &parsed, inbound, auth: verdict.as_ref() };
         let applied = match reading {
             Reading::Oversized => self.desk.load().unreadable(&mut tx, incoming, "oversized").await,
             Reading::GivenUp => self.desk.load().given_up(&mut tx, incoming).await,
@@ -242,6 +270,18 @@ impl IntakeWorker {
             Disposition::Quarantined { ticket, reason } => {
                 (InboundOutcome::Quarantined, ticket.as_ref(), reason.as_str())
             }
+            Disposition::Wait { reason } => {
+                // Nothing written; the attempt is not held against it: DNS
+                // failing is no fault of the message's, and an outage must not
+                // make good mail "poison".
+                drop(tx);
+                let m = MessageRef { mailbox: &record.mailbox, uidvalidity: record.uidvalidity, uid: record.uid };
+                let mut tx = self.store.begin().await?;
+                tx.forget_attempts(m).await?;
+                tx.commit().await?;
+                warn!(from = %one_line(&record.sender), reason = %one_line(reason), "intake: sender not verifiable yet; left in the inbox");
+                return Ok(Destination::Inbox);
+            }
         };
         tx.settle_inbound(inbound, outcome, Some(reason), ticket).await.context("recording the outcome")?;
         let m = MessageRef { mailbox: &record.mailbox, uidvalidity: record.uidvalidity, uid: record.uid };
@@ -259,6 +299,7 @@ impl IntakeWorker {
                 warn!(from = %one_line(&record.sender), subject = %one_line(&record.subject), reason = %one_line(reason), "intake: quarantined");
                 Ok(Destination::Quarantine)
             }
+            Disposition::Wait { .. } => Ok(Destination::Inbox), // returned above
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tracing::{info, warn};
 
+use crate::auth::Signer;
 use crate::clock::Clock;
 use crate::config::MailboxSettings;
 use crate::jobs::{Backoff, Step, Stop, pause};
@@ -80,6 +81,8 @@ pub struct OutboxWorker {
     pub sent_copies: Option<SentCopies>,
     /// Counts mail accepted and attempts failed.
     pub metrics: Arc<Metrics>,
+    /// DKIM-signs each mail at send time, after its Date is set.
+    pub signer: Option<Arc<Signer>>,
 }
 
 impl Step for OutboxWorker {
@@ -181,15 +184,26 @@ impl OutboxWorker {
             recipients.push(copies.address.clone());
         }
         let body = crate::notify::compose::finalize(&mail.body, self.clock.now());
-        let sending = self.sender.send(&mail.envelope_from, &recipients, &body);
-        let (error, in_doubt, permanent) = match tokio::time::timeout(SEND_TIMEOUT, sending).await {
-            Ok(Ok(())) => {
-                self.metrics.outbox_sent();
-                info!(key = %mail.key, to = ?mail.recipients, "outbox: sent");
-                return Ok(Some(mail.id));
+        // Signed last: nothing may change the bytes after this.
+        let signed = match &self.signer {
+            Some(signer) => signer.sign(&body),
+            None => Ok(body),
+        };
+        let (error, in_doubt, permanent) = match signed {
+            // Nothing was sent: retried like a refused submission.
+            Err(e) => (e.to_string(), false, false),
+            Ok(body) => {
+                let sending = self.sender.send(&mail.envelope_from, &recipients, &body);
+                match tokio::time::timeout(SEND_TIMEOUT, sending).await {
+                    Ok(Ok(())) => {
+                        self.metrics.outbox_sent();
+                        info!(key = %mail.key, to = ?mail.recipients, "outbox: sent");
+                        return Ok(Some(mail.id));
+                    }
+                    Ok(Err(e)) => (e.to_string(), e.may_have_been_accepted(), e.is_permanent()),
+                    Err(_) => (format!("no answer in {SEND_TIMEOUT:?}"), true, false),
+                }
             }
-            Ok(Err(e)) => (e.to_string(), e.may_have_been_accepted(), e.is_permanent()),
-            Err(_) => (format!("no answer in {SEND_TIMEOUT:?}"), true, false),
         };
         self.metrics.outbox_failed();
         let gave_up = permanent || mail.attempts >= MAX_ATTEMPTS;

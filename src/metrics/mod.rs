@@ -117,6 +117,13 @@ impl MailOutcome {
 }
 label_value!(MailOutcome);
 
+label_value!(crate::auth::Outcome);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AuthLabels {
+    verdict: crate::auth::Outcome,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct MailLabels {
     kind: MailKind,
@@ -185,6 +192,7 @@ struct WorkerLabels {
 pub struct Metrics {
     registry: Registry,
     mail_in: Family<MailLabels, Counter>,
+    auth_verdicts: Family<AuthLabels, Counter>,
     outbox_sent: Counter,
     outbox_failed: Counter,
     /// Reloads (SIGHUP) applied and refused.
@@ -211,6 +219,11 @@ impl Default for Metrics {
             }
         }
         registry.register("mail_in", "Messages taken from the mailbox, by kind and outcome", mail_in.clone());
+        let auth_verdicts = Family::<AuthLabels, Counter>::default();
+        for verdict in crate::auth::Outcome::ALL {
+            let _ = auth_verdicts.get_or_create(&AuthLabels { verdict });
+        }
+        registry.register("auth_verdicts", "Messages verified, by authentication verdict", auth_verdicts.clone());
         let outbox_sent = Counter::default();
         registry.register("outbox_sent", "Mails the SMTP server accepted", outbox_sent.clone());
         let outbox_failed = Counter::default();
@@ -244,6 +257,7 @@ impl Default for Metrics {
         let metrics = Self {
             registry,
             mail_in,
+            auth_verdicts,
             outbox_sent,
             outbox_failed,
             reloads,
@@ -279,6 +293,11 @@ impl Metrics {
     /// Counts one message taken from the mailbox.
     pub fn mail_in_as(&self, kind: MailKind, outcome: MailOutcome) {
         self.mail_in.get_or_create(&MailLabels { kind, outcome }).inc();
+    }
+
+    /// Counts one message's authentication verdict.
+    pub fn auth_verdict(&self, verdict: crate::auth::Outcome) {
+        self.auth_verdicts.get_or_create(&AuthLabels { verdict }).inc();
     }
 
     pub fn outbox_sent(&self) {

@@ -64,6 +64,12 @@ impl OutboxKey {
         Self::about(ticket, template, "once")
     }
 
+    /// The handler told of refused mail about `ticket` in `sender`'s name:
+    /// once per ticket and sender, however many forgeries follow.
+    pub fn forged(ticket: &TicketNo, sender: &str) -> Self {
+        Self::about(ticket, TemplateName::Forged, sender.to_lowercase())
+    }
+
     /// The follow-up reminder of a close at `at`.
     pub fn followup(ticket: &TicketNo, at: DateTime<Utc>) -> Self {
         Self::about(ticket, TemplateName::Followup, at.timestamp_millis())

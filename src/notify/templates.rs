@@ -59,10 +59,12 @@ pub enum TemplateName {
     Returned,
     /// The station's backup addresses are now copied, to the handler.
     Backup,
+    /// Mail in someone's name that failed authentication, to the handler.
+    Forged,
 }
 
 impl TemplateName {
-    pub const ALL: [TemplateName; 24] = [
+    pub const ALL: [TemplateName; 25] = [
         Self::Forward,
         Self::Ack,
         Self::Problem,
@@ -87,6 +89,7 @@ impl TemplateName {
         Self::Closed,
         Self::Returned,
         Self::Backup,
+        Self::Forged,
     ];
 
     /// The file stem (`forward` for `forward.txt`), also the mail's purpose
@@ -117,6 +120,7 @@ impl TemplateName {
             Self::Closed => "closed",
             Self::Returned => "returned",
             Self::Backup => "backup",
+            Self::Forged => "forged",
         }
     }
 }

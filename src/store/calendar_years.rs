@@ -25,7 +25,8 @@ impl Tx {
             sqlx::query("LOCK TABLE calendar_years IN EXCLUSIVE MODE").execute(&mut **t).await?;
         }
         let rows: Vec<(String, i64, i64)> = on_tx!(self, |c| {
-            sqlx::query("SELECT scope, year, fingerprint FROM calendar_years")
+            // INTEGER is 4 bytes on PostgreSQL: widened for one decoding on both.
+            sqlx::query("SELECT scope, CAST(year AS BIGINT) AS year, fingerprint FROM calendar_years")
                 .fetch_all(&mut *c)
                 .await?
                 .iter()

@@ -65,6 +65,9 @@ pub struct InboundRecord {
     /// Why it was quarantined, or what was done.
     pub reason: Option<String>,
     pub received_at: DateTime<Utc>,
+    /// Its authentication verdict as JSON (`auth::Verdict`; the store does
+    /// not read it), `None` when it was not verified.
+    pub auth: Option<String>,
 }
 
 impl InboundRecord {
@@ -82,6 +85,7 @@ impl InboundRecord {
             outcome: InboundOutcome::Pending,
             reason: None,
             received_at: at,
+            auth: None,
         }
     }
 }
@@ -91,7 +95,8 @@ impl Store {
     pub async fn inbound_of(&self, ticket: &TicketNo) -> Result<Vec<InboundRecord>> {
         on_pool!(self, |p| {
             sqlx::query(
-                "SELECT mailbox, uidvalidity, uid, message_id, sender, subject, kind, outcome, reason, received_at
+                "SELECT mailbox, uidvalidity, uid, message_id, sender, subject, kind, outcome, reason, received_at,
+                        auth
                  FROM inbound WHERE ticket = $1 ORDER BY received_at, id",
             )
             .bind(ticket.as_str())
@@ -114,6 +119,7 @@ impl Store {
                         .ok_or_else(|| StoreError::Corrupt(format!("inbound outcome {outcome:?}")))?,
                     reason: r.try_get("reason")?,
                     received_at: from_ms(r.try_get("received_at")?),
+                    auth: r.try_get("auth")?,
                 })
             })
             .collect()
@@ -128,8 +134,8 @@ impl Tx {
         let id: Option<i64> = on_tx!(self, |c| {
             sqlx::query_scalar(
                 "INSERT INTO inbound (mailbox, uidvalidity, uid, message_id, sender, subject, kind,
-                                      ticket, outcome, reason, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING RETURNING id",
+                                      ticket, outcome, reason, received_at, auth)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING RETURNING id",
             )
             .bind(&r.mailbox)
             .bind(i64::from(r.uidvalidity))
@@ -142,6 +148,7 @@ impl Tx {
             .bind(r.outcome.as_str())
             .bind(&r.reason)
             .bind(to_ms(r.received_at))
+            .bind(&r.auth)
             .fetch_optional(&mut *c)
             .await?
         });

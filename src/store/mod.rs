@@ -65,7 +65,7 @@ pub use tickets::NewTicket;
 pub use views::TicketQuery;
 
 /// The migrations of each dialect, embedded, in order.
-const SQLITE_MIGRATIONS: [(i64, &str, &str); 8] = [
+const SQLITE_MIGRATIONS: [(i64, &str, &str); 9] = [
     (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/sqlite/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/sqlite/0003_reports.sql")),
@@ -74,8 +74,9 @@ const SQLITE_MIGRATIONS: [(i64, &str, &str); 8] = [
     (6, "intake attempts", include_str!("../../migrations/sqlite/0006_intake_attempts.sql")),
     (7, "returns", include_str!("../../migrations/sqlite/0007_returns.sql")),
     (8, "calendar years", include_str!("../../migrations/sqlite/0008_calendar_years.sql")),
+    (9, "inbound auth", include_str!("../../migrations/sqlite/0009_inbound_auth.sql")),
 ];
-const POSTGRES_MIGRATIONS: [(i64, &str, &str); 8] = [
+const POSTGRES_MIGRATIONS: [(i64, &str, &str); 9] = [
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/postgres/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/postgres/0003_reports.sql")),
@@ -84,6 +85,7 @@ const POSTGRES_MIGRATIONS: [(i64, &str, &str); 8] = [
     (6, "intake attempts", include_str!("../../migrations/postgres/0006_intake_attempts.sql")),
     (7, "returns", include_str!("../../migrations/postgres/0007_returns.sql")),
     (8, "calendar years", include_str!("../../migrations/postgres/0008_calendar_years.sql")),
+    (9, "inbound auth", include_str!("../../migrations/postgres/0009_inbound_auth.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

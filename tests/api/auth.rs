@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use complaintd::auth::{AuthSettings, DkimSettings, Method, Outcome, Signer, Verdict, Verifier, results};
 
-use crate::helpers::{reply_mail, smtp_send, unique_prefix, wait_for_mail};
+use crate::helpers::{reply_mail, smtp_send_plain, smtp_send_via, unique_prefix, wait_for_mail};
 
 struct AuthLab {
     station_smtp: String,
@@ -49,27 +49,12 @@ fn lab_signer(domain: &str, ed25519: bool) -> Signer {
     Signer::load(&s, &auth_lab().dkim_dir).expect("lab key")
 }
 
-/// Submits through one of the lab's SMTP ports, optionally logging in.
-async fn send_via(server: &str, login: Option<&str>, from: &str, to: &str, raw: &[u8]) {
-    use lettre::address::Envelope;
-    use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-    let (host, port) = server.rsplit_once(':').expect("host:port");
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port.parse().expect("port"));
-    if let Some(user) = login {
-        builder =
-            builder.credentials(Credentials::new(user.into(), "lab".into())).authentication(vec![Mechanism::Plain]);
-    }
-    let envelope = Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
-    builder.build().send_raw(&envelope, raw).await.expect("lab accepts the mail");
-}
-
 /// Delivers `raw` through `server` to a private inbox and returns it as stored.
 async fn delivered(server: Option<&str>, login: Option<&str>, from: &str, raw: &[u8]) -> Vec<u8> {
     let inbox = format!("{}-complaints@hq.example.test", unique_prefix());
     match server {
-        Some(s) => send_via(s, login, from, &inbox, raw).await,
-        None => smtp_send(from, &[&inbox], raw).await,
+        Some(s) => smtp_send_via(s, login, from, &[&inbox], raw).await,
+        None => smtp_send_plain(from, &[&inbox], raw).await,
     }
     wait_for_mail(&inbox, 1, |_| true).await.remove(0).raw
 }

@@ -24,6 +24,14 @@ pub struct Lab {
     /// The test CA that signed the lab's server certificate.
     pub ca: PathBuf,
     pub pg_url: String,
+    /// The "station mail server" (signs d=stations.example.test).
+    pub station_smtp: String,
+    /// HQ's authenticated submission port (signs d=hq.example.test).
+    pub submission: String,
+    /// The lab's DNS server (the DKIM keys).
+    pub dns: String,
+    /// Where the lab's DKIM keys are.
+    pub dkim_dir: PathBuf,
 }
 
 pub fn lab() -> Lab {
@@ -34,6 +42,10 @@ pub fn lab() -> Lab {
         imaps: var("COMPLAINTD_LAB_IMAPS", "127.0.0.1:10993"),
         ca: var("COMPLAINTD_LAB_CA", "/tmp/complaintd-lab/tls/ca.crt").into(),
         pg_url: var("COMPLAINTD_LAB_PG_URL", "postgres://postgres@127.0.0.1:15432/complaintd"),
+        station_smtp: var("COMPLAINTD_LAB_STATION_SMTP", "127.0.0.1:10026"),
+        submission: var("COMPLAINTD_LAB_SUBMISSION", "127.0.0.1:10587"),
+        dns: var("COMPLAINTD_LAB_DNS", "127.0.0.1:10053"),
+        dkim_dir: var("COMPLAINTD_LAB_DKIM_DIR", "/tmp/complaintd-lab/dkim").into(),
     }
 }
 
@@ -85,6 +97,13 @@ pub async fn test_settings(prefix: &str) -> Settings {
         st.backups = st.backups.iter().map(|a| p(a)).collect();
     }
     s.database.url = database_url(prefix).await;
+    s.auth.resolver = Some(lab.dns.clone());
+    // The desk signs as HQ's mail server would (the lab's key for hq).
+    s.dkim = Some(complaintd::auth::DkimSettings {
+        domain: "hq.example.test".into(),
+        selector: std::env::var("COMPLAINTD_LAB_DKIM_SELECTOR").unwrap_or_else(|_| "lab".into()),
+        key_file: lab.dkim_dir.join("hq.example.test.private"),
+    });
     s
 }
 
@@ -119,7 +138,10 @@ pub fn private_config(prefix: &str, db: &str) -> std::path::PathBuf {
         .replace("\"../data/calendar/cn.toml\"", &format!("\"{}\"", root.join("data/calendar/cn.toml").display()))
         .replace("sqlite://../var/complaintd.db", db);
     let lab = lab();
-    text = text.replace("127.0.0.1:10143", &lab.imap).replace("127.0.0.1:10025", &lab.smtp);
+    text = text
+        .replace("127.0.0.1:10143", &lab.imap)
+        .replace("127.0.0.1:10025", &lab.smtp)
+        .replace("127.0.0.1:10053", &lab.dns);
     let dir = std::env::temp_dir().join(format!("complaintd-config-{prefix}"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("config.toml");
@@ -287,19 +309,58 @@ impl TestApp {
     }
 }
 
-/// Sends a raw message through the lab's Postfix.
+/// Sends a raw message as its sender's own mail server would: a station's
+/// through the station server (signed d=stations.example.test), HQ's
+/// through the authenticated submission port (signed d=hq.example.test),
+/// anything else (and bounces) from "the internet", unsigned. The desk
+/// enforces authentication, so this is how genuine mail reaches it.
 pub async fn smtp_send(from: &str, to: &[&str], raw: &[u8]) {
-    use lettre::address::Envelope;
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
     let lab = lab();
-    let (host, port) = lab.smtp.rsplit_once(':').expect("host:port");
-    let transport =
-        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port.parse().expect("port")).build();
+    let domain = from.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+    match domain.as_str() {
+        "stations.example.test" => smtp_send_via(&lab.station_smtp, None, from, to, raw).await,
+        "hq.example.test" => smtp_send_via(&lab.submission, Some(from), from, to, raw).await,
+        _ => smtp_send_plain(from, to, raw).await,
+    }
+}
+
+/// `raw` DKIM-signed with the lab's key for hq.example.test, as HQ's mail
+/// server signs it: for mail appended over IMAP (no server on the way)
+/// that must still count as genuinely HQ's.
+pub fn hq_signed(raw: &[u8]) -> Vec<u8> {
+    let lab = lab();
+    let dkim = complaintd::auth::DkimSettings {
+        domain: "hq.example.test".into(),
+        selector: std::env::var("COMPLAINTD_LAB_DKIM_SELECTOR").unwrap_or_else(|_| "lab".into()),
+        key_file: "hq.example.test.private".into(),
+    };
+    let signer = complaintd::auth::Signer::load(&dkim, &lab.dkim_dir).expect("the lab's hq key");
+    signer.sign(raw).expect("signed")
+}
+
+/// Sends a raw message from "the internet" (the MX's port), unsigned: how
+/// a forgery arrives.
+pub async fn smtp_send_plain(from: &str, to: &[&str], raw: &[u8]) {
+    smtp_send_via(&lab().smtp, None, from, to, raw).await
+}
+
+/// Submits through one of the lab's SMTP ports, logging in as `login`
+/// (password "lab") when given.
+pub async fn smtp_send_via(server: &str, login: Option<&str>, from: &str, to: &[&str], raw: &[u8]) {
+    use lettre::address::Envelope;
+    use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let (host, port) = server.rsplit_once(':').expect("host:port");
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port.parse().expect("port"));
+    if let Some(user) = login {
+        builder =
+            builder.credentials(Credentials::new(user.into(), "lab".into())).authentication(vec![Mechanism::Plain]);
+    }
     let envelope =
         // An empty sender is the null reverse-path of bounces.
         Envelope::new((!from.is_empty()).then(|| from.parse().expect("from")), to.iter().map(|t| t.parse().expect("to")).collect())
             .expect("envelope");
-    transport.send_raw(&envelope, raw).await.expect("lab accepts the mail");
+    builder.build().send_raw(&envelope, raw).await.expect("lab accepts the mail");
 }
 
 /// A message as read back from a lab inbox.

@@ -43,7 +43,7 @@ async fn escape_sequences_from_mail_never_reach_the_terminal() {
     let encoded = base64::engine::general_purpose::STANDARD.encode(subject.as_bytes());
     let original = base64::engine::general_purpose::STANDARD.encode("投诉转出-马丽".as_bytes());
     raw = String::from_utf8(raw).expect("ascii").replace(&original, &encoded).into_bytes();
-    append(&desk, "INBOX", &raw).await;
+    append(&desk, "INBOX", &hq_signed(&raw)).await;
     let mut daemon = start_daemon(&config);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while count(&net.station("BJ01"), "INBOX").await < 1 {

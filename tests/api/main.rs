@@ -7,6 +7,7 @@ mod board;
 mod browser;
 mod calendar;
 mod faults;
+mod forgery;
 mod helpers;
 mod hostile;
 mod hygiene;

@@ -49,7 +49,7 @@ async fn outage_of_each_server_delays_mail_but_loses_and_doubles_none() {
     // Postfix stops: the complaint (appended over IMAP) is taken, its mail
     // waits in the outbox with the error, and goes once Postfix is back.
     lab_script(&["stop", "postfix"]);
-    append(&app.net.hq("complaints"), "INBOX", &complaint(&app, 3)).await;
+    append(&app.net.hq("complaints"), "INBOX", &hq_signed(&complaint(&app, 3))).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let failed = app.store.outbox(None).await.unwrap().into_iter().filter(|m| m.last_error.is_some()).count();

@@ -33,7 +33,7 @@ fn huge_mail(from: &str, to: &str, message_id: &str, bytes: usize) -> Vec<u8> {
 async fn fill_hostile_mailbox(net: &Network) -> (Vec<String>, String) {
     let (handler, desk) = (net.hq("liujia"), net.hq("complaints"));
     let id = |n: &str| format!("{}.{n}@hq.example.test", net.prefix);
-    append(&desk, "INBOX", &complaint_mail(&handler, &desk, &id("c1"), &form_for_customer("P", 1))).await;
+    append(&desk, "INBOX", &hq_signed(&complaint_mail(&handler, &desk, &id("c1"), &form_for_customer("P", 1)))).await;
     let bomb = nesting_bomb(&handler, &desk, &id("bomb"), 35_000);
     assert!(bomb.len() > 1_000_000);
     append(&desk, "INBOX", &bomb).await;
@@ -49,7 +49,7 @@ async fn fill_hostile_mailbox(net: &Network) -> (Vec<String>, String) {
     let mut list = b"List-Id: <cc-all.hq.example.test>\r\nPrecedence: list\r\n".to_vec();
     list.extend(complaint_mail(&handler, &desk, &id("list"), &broken));
     append(&desk, "INBOX", &list).await;
-    append(&desk, "INBOX", &complaint_mail(&handler, &desk, &id("c2"), &form_for_customer("P", 2))).await;
+    append(&desk, "INBOX", &hq_signed(&complaint_mail(&handler, &desk, &id("c2"), &form_for_customer("P", 2)))).await;
     (vec![id("c1"), id("c2")], id("list"))
 }
 
@@ -130,7 +130,7 @@ async fn a_message_tried_too_often_is_quarantined_unparsed_and_its_sender_told()
     let net = Network { prefix: prefix.clone() };
     let (handler, desk) = (net.hq("liujia"), net.hq("complaints"));
     let id = format!("{prefix}.poison@hq.example.test");
-    append(&desk, "INBOX", &complaint_mail(&handler, &desk, &id, &form_for_customer("Q", 1))).await;
+    append(&desk, "INBOX", &hq_signed(&complaint_mail(&handler, &desk, &id, &form_for_customer("Q", 1)))).await;
     // Three earlier attempts that never settled (as if each crashed the daemon).
     let uidvalidity = {
         let mailbox = complaintd::mail::imap::Mailbox::open(&settings.mailbox, "lab", None).await.expect("imap");

@@ -32,7 +32,7 @@ impl Desk {
         self.seq += 1;
         let record = InboundRecord::new("direct".into(), 1, self.seq, &parsed, self.app.clock.now());
         let inbound = tx.claim_inbound(&record).await.unwrap().expect("a new message");
-        let d = self.logic.apply(&mut tx, Incoming { msg: &parsed, inbound }).await.unwrap();
+        let d = self.logic.apply(&mut tx, Incoming { msg: &parsed, inbound, auth: None }).await.unwrap();
         tx.commit().await.unwrap();
         d
     }
