@@ -215,7 +215,8 @@ pub struct Parsed {
     /// Why the message cannot be acted on as it is, e.g.
     /// "missing required field: urgency".
     pub problems: Vec<String>,
-    /// The reply's own text, quoted history stripped (sent on to the handler).
+    /// The reply's own text, quoted history stripped (sent on to the handler);
+    /// an auto-reply's text (whether it says the station is away).
     #[serde(skip)]
     pub reply_text: String,
     /// Message-IDs from In-Reply-To and References, newest first.
@@ -370,6 +371,8 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
                 parsed.kind = Kind::AutoReply;
                 parsed.auto_reason = Some(reason);
                 parsed.ticket = referenced_ticket;
+                // Whether it says the station is away (its backups take over).
+                parsed.reply_text = bodies.plain.trim().chars().take(500).collect();
             }
             Machine::NullReturnPath => parsed.kind = Kind::Bounce,
         }
