@@ -4,6 +4,7 @@
 
 mod auth;
 mod calendar;
+mod directory;
 mod faults;
 mod helpers;
 mod hostile;
