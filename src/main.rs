@@ -98,6 +98,14 @@ enum ReportCommand {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// The regional managers' weekly digests of open tickets, as mailed.
+    Weekly {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Only this manager's digest (their address).
+        #[arg(long)]
+        manager: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -226,6 +234,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 csv.as_deref(),
                 chrono::Utc::now(),
             ))?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { report: ReportCommand::Weekly { config, manager } } => {
+            let settings = Settings::load(&config)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let now = chrono::Utc::now();
+            emit(&runtime.block_on(complaintd::cli::report::weekly_on_demand(&settings, manager.as_deref(), now))?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Tickets { config, now, command } => tickets(&config, now.as_deref(), command),

@@ -15,6 +15,7 @@ mod operator;
 mod outages;
 mod poison;
 mod prereports;
+mod repeats;
 mod reports;
 mod service;
 mod walking_skeleton;
