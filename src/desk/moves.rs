@@ -110,7 +110,8 @@ impl Desk {
             self.send(tx, note).await?;
             return Ok(format!("return refused: back to {}", new.code));
         }
-        self.reassign(tx, ticket, &new, now).await?;
+        // The original attachments are not read back on this path (no IMAP session here).
+        self.reassign(tx, ticket, &new, Vec::new(), now).await?;
         Ok(format!("moved to {}", new.code))
     }
 }
