@@ -114,15 +114,23 @@ impl Desk {
                     let known: Vec<&str> = self.settings.stations.iter().map(|s| s.code.as_str()).collect();
                     return Err(refused(format!("unknown station {code:?} (known: {})", known.join(", "))));
                 };
-                if station.as_ref() == Some(&new) {
+                if station.as_ref() == Some(&new) && ticket.status != Status::Returned {
                     return Err(refused(format!("is already with {}", new.code)));
                 }
-                self.reassign(tx, &mut ticket, &new, files.clone(), now).await?;
-                let summary = format!("reassigned to {}", new.code);
-                let words = format!("改派给 {} {}", new.code, new.name);
-                // The station that had it is told where it went; the handler has the ack.
-                let to = station.map(|old| old.emails).unwrap_or_default();
-                Done { summary, words, station: Some(new), to, cc: vec![] }
+                if station.as_ref() == Some(&new) {
+                    // Back to the station that returned it: the return is refused.
+                    let key = OutboxKey::operator(number, "return_refused", now);
+                    self.refuse_return(tx, &mut ticket, &new, operator, note.unwrap_or(""), key, None).await?;
+                    let summary = format!("return refused: back to {}", new.code);
+                    Done { summary, words: String::new(), station: Some(new), to: vec![], cc: vec![] }
+                } else {
+                    self.reassign(tx, &mut ticket, &new, files.clone(), now).await?;
+                    let summary = format!("reassigned to {}", new.code);
+                    let words = format!("改派给 {} {}", new.code, new.name);
+                    // The station that had it is told where it went; the handler has the ack.
+                    let to = station.map(|old| old.emails).unwrap_or_default();
+                    Done { summary, words, station: Some(new), to, cc: vec![] }
+                }
             }
             OperatorAction::Extend { until, force } => {
                 ticket.extend(Some(*until), *force).map_err(|e| {

@@ -510,3 +510,22 @@ async fn an_away_auto_reply_puts_the_backup_on_the_ticket_once_and_an_acknowledg
     assert!(queued_text(&f, &format!("{number}:backup:")).await.contains("休假"));
     assert_eq!(f.events(&number).await.iter().filter(|e| *e == "backup_in_use").count(), 1);
 }
+
+#[tokio::test]
+async fn the_operator_reassigning_to_the_returning_station_refuses_the_return() {
+    let mut f = Fixture::new().await;
+    let number = f.complaint().await;
+    f.take(&reply(BJ01, Some("r1@s"), &number, "不属于本站")).await;
+    let action = OperatorAction::Reassign { station: "bj01".into(), files: vec![] };
+    let mut tx = f.store.begin().await.expect("begin");
+    let done = f.desk.operate(&mut tx, &number, &action, "operator:root", Some("客户确在海淀")).await.expect("done");
+    tx.commit().await.expect("commit");
+    assert_eq!(done, "return refused: back to BJ01");
+    let t = f.ticket(&number).await;
+    assert_eq!((t.status, t.station.as_deref(), t.returns_refused), (Status::Open, Some("BJ01"), 1));
+    let note = f.outbox().await.into_iter().find(|m| m.key.contains("return_refused")).expect("station told");
+    assert_eq!(note.recipients, [BJ01]);
+    // Not returned, it is "already with" the station.
+    let mut tx = f.store.begin().await.expect("begin");
+    assert!(f.desk.operate(&mut tx, &number, &action, "operator:root", None).await.is_err());
+}
