@@ -619,3 +619,27 @@ async fn a_reassigned_complaint_carries_the_original_attachments_byte_for_byte()
     assert_eq!(attachment.contents(), photo.as_slice());
     d.app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_lists_each_refusal_under_the_mail_it_answers() {
+    let mut d = Desk::new().await;
+    let number = d.file(1, FORM_BJ01).await;
+    let bj01 = d.app.net.station("BJ01");
+    let forward = wait_for_mail(&bj01, 1, |m| m.subject.contains("投诉转出")).await;
+    // Two replies at the same (manual) time: an extension past the cap, refused, then a contact.
+    for (n, subject, text) in
+        [(1, "延期请求", "申请延期至2026-12-31，配件未到。"), (2, "联系结果", "已联系客户，明天上门。")]
+    {
+        let id = format!("{}.r{n}@stations.example.test", d.app.net.prefix);
+        let subject = format!("Re: [{number}] {subject}");
+        smtp_send(&bj01, &[&d.desk], &reply_mail(&bj01, &d.desk, &id, &forward[0].message_id, &subject, text)).await;
+        wait_for_folder(&d.desk, "Handled", n + 1).await;
+    }
+    let show = d.tickets(&["show", number.as_str()]).await;
+    assert_ok(&show);
+    let at = |needle: &str| {
+        show.stdout.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}: {}", show.stdout))
+    };
+    assert!(at("延期请求") < at("延期申请未获批准") && at("延期申请未获批准") < at("联系结果"), "{}", show.stdout);
+    d.app.stop().await;
+}
