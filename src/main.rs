@@ -98,6 +98,14 @@ enum ReportCommand {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// The regional managers' weekly digests of open tickets, as mailed.
+    Weekly {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Only this manager's digest (their address).
+        #[arg(long)]
+        manager: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -238,6 +246,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))?)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report { report: ReportCommand::Weekly { config, manager } } => {
+            let settings = Settings::load(&config)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let now = chrono::Utc::now();
+            emit(&runtime.block_on(complaintd::cli::report::weekly_on_demand(&settings, manager.as_deref(), now))?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Tickets { config, now, command } => tickets(&config, now.as_deref(), command),
         Command::Calendar { command } => complaintd::cli::calendar::run(command),
         Command::HashPassword => {
@@ -290,7 +305,9 @@ async fn tickets_command(console: &Console, command: TicketsCommand) -> anyhow::
         TicketsCommand::Show { ticket, json } => return console.show(&ticket_no(&ticket)?, json).await,
         TicketsCommand::Close { ticket, invalid, note } => (ticket, OperatorAction::Close { valid: !invalid }, note),
         TicketsCommand::Reopen { ticket, note } => (ticket, OperatorAction::Reopen, note),
-        TicketsCommand::Reassign { ticket, station, note } => (ticket, OperatorAction::Reassign { station }, note),
+        TicketsCommand::Reassign { ticket, station, note } => {
+            (ticket, OperatorAction::Reassign { station, files: Vec::new() }, note)
+        }
         TicketsCommand::Extend { ticket, until, force, note } => {
             (ticket, OperatorAction::Extend { until: console.parse_local(&until)?, force }, note)
         }

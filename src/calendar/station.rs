@@ -27,6 +27,29 @@ pub struct StationCalendarSettings {
     pub extra_holidays: Vec<String>,
 }
 
+impl StationCalendarSettings {
+    /// What is wrong with each key written, as (key, message), without a
+    /// desk calendar to apply it to (the station directory names the cell).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut found = Vec::new();
+        if let Some(Err(e)) = self.working_days.as_deref().map(parse_weekdays) {
+            found.push(("working_days", e.to_string()));
+        }
+        if let Some(Err(e)) = self.working_hours.as_deref().map(parse_periods) {
+            found.push(("working_hours", e.to_string()));
+        }
+        for entry in &self.extra_holidays {
+            let year = entry.get(..4).and_then(|y| y.parse().ok());
+            if let Err(e) =
+                year.ok_or_else(|| "not a date (YYYY-MM-DD)".to_owned()).and_then(|y| parse_dates(entry, y, true))
+            {
+                found.push(("extra_holidays", format!("{entry:?}: {e}")));
+            }
+        }
+        found
+    }
+}
+
 impl Calendar {
     /// This calendar with a station's working week, hours and local
     /// holidays; national holidays and make-up days stay as they are.

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::Settings;
+use super::directory::Column;
 
 impl Settings {
     /// Everything wrong with the values, as (key, message), the key as
@@ -25,8 +26,20 @@ impl Settings {
         found
     }
 
+    /// How problems name field `column` (item `item`) of the `i`th station:
+    /// `stations[2].emails[0]` in this file, or its row and column in
+    /// `stations_file`.
+    fn station_key(&self, i: usize, column: Column, item: Option<usize>) -> String {
+        if let Some(dir) = &self.directory
+            && let Some(row) = i.checked_sub(dir.first).and_then(|k| dir.rows.get(k))
+        {
+            return dir.key(*row, column);
+        }
+        format!("stations[{i}].{}{}", column.field(), item.map(|j| format!("[{j}]")).unwrap_or_default())
+    }
+
     fn problems_of_settings(&self) -> Vec<(String, String)> {
-        let mut found = Vec::new();
+        let mut found = self.directory.as_ref().map(|d| d.problems.clone()).unwrap_or_default();
         for (key, server) in [("mailbox.server", &self.mailbox.server), ("smtp.server", &self.smtp.server)] {
             if !server.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) {
                 found.push((key.into(), format!("{server:?} is not host:port")));
@@ -61,9 +74,12 @@ impl Settings {
         address("desk.channel_management".into(), &desk.channel_management);
         for (i, st) in self.stations.iter().enumerate() {
             for (j, a) in st.emails.iter().enumerate() {
-                address(format!("stations[{i}].emails[{j}]"), a);
+                address(self.station_key(i, Column::Emails, Some(j)), a);
             }
-            address(format!("stations[{i}].manager"), &st.manager);
+            for (j, a) in st.backups.iter().enumerate() {
+                address(self.station_key(i, Column::Backups, Some(j)), a);
+            }
+            address(self.station_key(i, Column::Manager, None), &st.manager);
         }
         if desk.call_center_senders.is_empty() {
             found.push(("desk.call_center_senders".into(), "nobody may send complaints".into()));
@@ -71,23 +87,24 @@ impl Settings {
         let (mut codes, mut names, mut emails) = (HashSet::new(), HashSet::new(), Vec::<(String, &str)>::new());
         for (i, s) in self.stations.iter().enumerate() {
             if s.code.trim().is_empty() {
-                found.push((format!("stations[{i}].code"), "a station needs a code".into()));
+                found.push((self.station_key(i, Column::Code, None), "a station needs a code".into()));
             } else if !codes.insert(s.code.to_ascii_uppercase()) {
-                found.push((format!("stations[{i}].code"), format!("duplicate station {}", s.code)));
+                found.push((self.station_key(i, Column::Code, None), format!("duplicate station {}", s.code)));
             }
             // Forms may name the station instead of its code: a name must say which.
             if !names.insert(s.name.trim().to_lowercase()) {
-                found.push((format!("stations[{i}].name"), format!("duplicate station name {}", s.name)));
+                found.push((self.station_key(i, Column::Name, None), format!("duplicate station name {}", s.name)));
             }
             if s.emails.is_empty() {
-                found.push((format!("stations[{i}].emails"), "a station needs an address".into()));
+                found.push((self.station_key(i, Column::Emails, None), "a station needs an address".into()));
             }
             // A reply is accepted from the ticket's station: an address must say which.
             for (j, e) in s.emails.iter().enumerate() {
                 match emails.iter().find(|(other, _)| other.eq_ignore_ascii_case(e)) {
-                    Some((_, code)) => {
-                        found.push((format!("stations[{i}].emails[{j}]"), format!("{e} is also an address of {code}")))
-                    }
+                    Some((_, code)) => found.push((
+                        self.station_key(i, Column::Emails, Some(j)),
+                        format!("{e} is also an address of {code}"),
+                    )),
                     None => emails.push((e.clone(), &s.code)),
                 }
             }

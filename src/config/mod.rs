@@ -14,6 +14,8 @@ use crate::deadline::DeadlinePolicy;
 pub use checks::is_plain_address;
 pub use http::{BoardRole, BoardUser, HttpSettings};
 
+pub mod directory;
+
 /// Everything the daemon and the CLI need, as written in the config file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,9 +35,17 @@ pub struct Settings {
     pub deadlines: DeadlinePolicy,
     /// Where the operator-editable mail templates live.
     pub templates: TemplateSettings,
-    /// The service stations mail is routed to.
+    /// The service stations mail is routed to (those of `stations_file`
+    /// follow those written here).
     #[serde(default)]
     pub stations: Vec<Station>,
+    /// The station directory as a CSV file (see [`directory`]), relative to
+    /// this file's directory; its stations are added to `stations`.
+    #[serde(default)]
+    pub stations_file: Option<PathBuf>,
+    /// Where the stations of `stations_file` came from, and its problems.
+    #[serde(skip)]
+    pub directory: Option<directory::Directory>,
     /// Report schedules, the assessment's categories, pre-report linking.
     #[serde(default)]
     pub reports: ReportSettings,
@@ -488,6 +498,12 @@ impl Settings {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),
         };
+        if let Some(file) = &settings.stations_file {
+            let mut dir = directory::Directory::read(&settings.resolve(file), &file.display().to_string());
+            dir.first = settings.stations.len();
+            settings.stations.extend(dir.stations.iter().cloned());
+            settings.directory = Some(dir);
+        }
         Ok(settings)
     }
 

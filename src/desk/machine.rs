@@ -1,6 +1,8 @@
 //! Mail no person wrote to act on: auto-replies (noted, never answered),
 //! bounces (the handler told once), and unreadable mail (quarantined; one of
-//! ours is told what is wrong, strangers and machines are not).
+//! ours is told what is wrong, strangers and machines are not). A bounce of a
+//! station's address, or its away auto-reply, puts the station's backup
+//! contacts on the ticket's mail.
 
 use std::sync::atomic::AtomicU64;
 
@@ -8,10 +10,16 @@ use tracing::{info, warn};
 
 use super::reply::first_line;
 use super::{Desk, DeskResult, Disposition, Incoming};
-use crate::intake::Kind;
+use crate::config::Station;
+use crate::intake::{AutoReason, Kind, Parsed};
 use crate::notify::{Notice, OutboxKey, TemplateName};
 use crate::printable::one_line;
 use crate::store::{EventKind, Tx};
+use crate::ticket::Ticket;
+
+/// Words of an out-of-office auto-reply (an acknowledgement says none).
+const AWAY_WORDS: &[&str] =
+    &["休假", "不在", "外出", "出差", "请假", "假期", "out of office", "out of the office", "away from", "vacation"];
 
 /// Replies not sent because their recipient's hourly cap was reached.
 pub static REPLY_CAP_HITS: AtomicU64 = AtomicU64::new(0);
@@ -34,6 +42,9 @@ impl Desk {
                 noted = noted.detail(&detail);
             }
             tx.add_event(noted).await?;
+            if msg.kind == Kind::AutoReply && says_away(msg) {
+                self.away(tx, msg).await?;
+            }
         }
         Ok(Disposition::handled(msg.ticket.as_ref(), what))
     }
@@ -51,16 +62,79 @@ impl Desk {
             return Ok(Disposition::handled(None, "bounce about no ticket"));
         };
         let event = self.event(&ticket.number, EventKind::Bounce).by(&msg.from).message(msg.message_id.as_deref());
-        let reason = machine_detail(msg).unwrap_or_else(|| first_line(&msg.reply_text).to_owned());
-        tx.add_event(event.detail(&reason)).await?;
+        let reason = bounce_reason(msg);
+        tx.add_event(event.detail(&machine_detail(msg).unwrap_or_else(|| reason.clone()))).await?;
         let station = self.station_of(&ticket);
+        let failed = msg.delivery.as_ref().and_then(|d| d.recipient.clone()).unwrap_or_default();
+        // A bounce that names none of the station's addresses (a handler's, say) is not the station's.
+        let of_station = station.as_ref().filter(|s| failed.is_empty() || is_one_of(&failed, &s.emails));
+        let backups = match of_station {
+            Some(s) => self.use_backups(tx, ticket.clone(), s, &format!("{failed} {reason}")).await?,
+            None => Vec::new(),
+        };
         let notice = Notice::new(TemplateName::Bounce, OutboxKey::once(&ticket.number, TemplateName::Bounce))
             .about(&ticket)
             .station(station.as_ref())
             .to(vec![ticket.handler.clone()])
-            .with(|c| c.reason = reason);
+            .with(|c| {
+                c.reason = reason;
+                c.moved.from = failed;
+                c.moved.to = backups.join(", ");
+            });
         self.send(tx, notice).await?;
         Ok(Disposition::handled(Some(&ticket.number), "bounce: handler alerted"))
+    }
+
+    /// The station's auto-reply says it is away: its backups get the
+    /// ticket's mail from now on, and the handler is told once.
+    async fn away(&self, tx: &mut Tx, msg: &Parsed) -> DeskResult<()> {
+        let Some(number) = &msg.ticket else { return Ok(()) };
+        let Some(ticket) = tx.lock_ticket(number).await? else { return Ok(()) };
+        let Some(station) = self.station_of(&ticket).filter(|s| is_one_of(&msg.from, &s.emails)) else {
+            return Ok(());
+        };
+        let backups = self.use_backups(tx, ticket.clone(), &station, "auto-reply: away").await?;
+        if backups.is_empty() {
+            return Ok(());
+        }
+        let reason = format!("自动回复称不在岗（{}）", one_line(first_line(&msg.reply_text)));
+        let notice = Notice::new(TemplateName::Backup, OutboxKey::once(&ticket.number, TemplateName::Backup))
+            .about(&ticket)
+            .station(Some(&station))
+            .to(vec![ticket.handler.clone()])
+            .with(|c| {
+                c.reason = reason;
+                c.moved.to = backups.join(", ");
+            });
+        self.send(tx, notice).await?;
+        Ok(())
+    }
+
+    /// Puts `station`'s backups on `ticket` (once: later calls return
+    /// nothing) and sends them the forward, so the complaint reaches someone.
+    /// Returns the backups newly in use.
+    async fn use_backups(
+        &self,
+        tx: &mut Tx,
+        mut ticket: Ticket,
+        station: &Station,
+        why: &str,
+    ) -> DeskResult<Vec<String>> {
+        if ticket.backup_at.is_some() || station.backups.is_empty() || ticket.closed_at.is_some() {
+            return Ok(Vec::new());
+        }
+        ticket.backup_at = Some(self.clock.now());
+        self.save(tx, &ticket).await?;
+        let detail = format!("{}: {}", station.backups.join(", "), one_line(why.trim()));
+        tx.add_event(self.event(&ticket.number, EventKind::BackupInUse).detail(&detail)).await?;
+        let key = OutboxKey::at(&ticket.number, TemplateName::Forward, self.clock.now());
+        let forward = Notice::new(TemplateName::Forward, key)
+            .about(&ticket)
+            .station(Some(station))
+            .to(station.backups.clone())
+            .cc(vec![ticket.handler.clone()]);
+        self.send(tx, forward).await?;
+        Ok(station.backups.clone())
     }
 
     /// Quarantines a message nobody can act on (`msg.problems` say why).
@@ -141,9 +215,36 @@ impl Desk {
     }
 }
 
+/// Why a bounce failed, for the handler: the status and the server's words.
+fn bounce_reason(msg: &Parsed) -> String {
+    let from_dsn = msg
+        .delivery
+        .as_ref()
+        .map(|d| [d.status.as_deref(), d.reason.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" "));
+    match from_dsn.filter(|r| !r.is_empty()) {
+        Some(r) => r,
+        None => first_line(&msg.reply_text).to_owned(),
+    }
+}
+
+/// Whether `address` is one of `list` (addresses compare case-insensitively).
+fn is_one_of(address: &str, list: &[String]) -> bool {
+    list.iter().any(|a| a.eq_ignore_ascii_case(address))
+}
+
+/// An out-of-office auto-reply: one with away words in its subject or text;
+/// an acknowledgement ("您的来信已收到") says nothing about being away.
+fn says_away(msg: &Parsed) -> bool {
+    if matches!(msg.auto_reason, Some(AutoReason::Acknowledgement(_))) {
+        return false;
+    }
+    let text = format!("{} {}", msg.subject, msg.reply_text).to_lowercase();
+    AWAY_WORDS.iter().any(|w| text.contains(w))
+}
+
 /// What a machine's mail says, for the timeline and the handler: the failed
 /// recipient and the server's reason, or why it is automatic, or the receipt.
-fn machine_detail(msg: &crate::intake::Parsed) -> Option<String> {
+fn machine_detail(msg: &Parsed) -> Option<String> {
     if let Some(d) = &msg.delivery {
         let parts: Vec<&str> =
             [d.recipient.as_deref(), d.status.as_deref(), d.reason.as_deref()].into_iter().flatten().collect();

@@ -85,32 +85,52 @@ impl Desk {
             if ticket.status != Status::Returned {
                 return Ok(format!("already with {}", new.code));
             }
-            ticket.refuse_return();
-            let d = deadline::compute(&self.calendar, &self.settings.deadlines, now, ticket.urgency);
-            let mut fresh = ticket.clone();
-            d.start(&mut fresh, &new.code, now);
-            // The station's answers so far still stand; only the clocks restart.
-            ticket.dispatched_at = fresh.dispatched_at;
-            ticket.reply_due = fresh.reply_due;
-            ticket.escalate_at = fresh.escalate_at;
-            ticket.result_due = fresh.result_due;
-            ticket.close_due = fresh.close_due;
-            ticket.extension_cap = fresh.extension_cap;
-            tx.add_event(self.event(&ticket.number, EventKind::ReturnRefused).by(&msg.from).detail(&new.code)).await?;
             let key = OutboxKey::answer(&ticket.number, TemplateName::Note, incoming.source());
-            let note = Notice::new(TemplateName::Note, key)
-                .about(ticket)
-                .station(Some(&new))
-                .to(self.station_addresses(ticket, Some(&new)))
-                .in_reply_to(msg.message_id.clone())
-                .with(|c| {
-                    c.reply.from = self.notify.handler_name(&ticket.handler);
-                    c.reply.text = format!("退回未获同意，本投诉仍由贵站处理，期限已重新起算。\n\n{}", msg.reply_text);
-                });
-            self.send(tx, note).await?;
+            self.refuse_return(tx, ticket, &new, &msg.from, &msg.reply_text, key, msg.message_id.clone()).await?;
             return Ok(format!("return refused: back to {}", new.code));
         }
-        self.reassign(tx, ticket, &new, now).await?;
+        // The original attachments are not read back on this path (no IMAP session here).
+        self.reassign(tx, ticket, &new, Vec::new(), now).await?;
         Ok(format!("moved to {}", new.code))
+    }
+
+    /// The handler (or operator, `by`) sends the ticket back to `station`,
+    /// which returned it: the return is refused (counted against it), its
+    /// clocks start again, its answers so far still stand, and it is told
+    /// with `text`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn refuse_return(
+        &self,
+        tx: &mut Tx,
+        ticket: &mut Ticket,
+        station: &Station,
+        by: &str,
+        text: &str,
+        key: OutboxKey,
+        in_reply_to: Option<String>,
+    ) -> DeskResult<()> {
+        let now = self.clock.now();
+        ticket.refuse_return();
+        let d = deadline::compute(self.calendar_of(Some(&station.code)), &self.settings.deadlines, now, ticket.urgency);
+        let mut fresh = ticket.clone();
+        d.start(&mut fresh, &station.code, now);
+        ticket.dispatched_at = fresh.dispatched_at;
+        ticket.reply_due = fresh.reply_due;
+        ticket.escalate_at = fresh.escalate_at;
+        ticket.result_due = fresh.result_due;
+        ticket.close_due = fresh.close_due;
+        ticket.extension_cap = fresh.extension_cap;
+        tx.add_event(self.event(&ticket.number, EventKind::ReturnRefused).by(by).detail(&station.code)).await?;
+        let note = Notice::new(TemplateName::Note, key)
+            .about(ticket)
+            .station(Some(station))
+            .to(self.station_addresses(ticket, Some(station)))
+            .in_reply_to(in_reply_to)
+            .with(|c| {
+                c.reply.from = self.notify.handler_name(&ticket.handler);
+                c.reply.text = format!("退回未获同意，本投诉仍由贵站处理，期限已重新起算。\n\n{text}");
+            });
+        self.send(tx, note).await?;
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::complaint::Assignment;
 use super::{Desk, DeskError};
 use crate::config::Station;
+use crate::notify::compose::FileAttachment;
 use crate::notify::{KeyPrefix, Notice, OutboxKey, TemplateName};
 use crate::store::{EventKind, OperatorVerb, StoreError, Tx};
 use crate::ticket::{Status, Ticket, TicketNo};
@@ -20,8 +21,9 @@ pub enum OperatorAction {
     /// Open a closed ticket again (like the handler's "重开").
     Reopen,
     /// Hand the ticket to another station (or route an unrouted one): it is
-    /// forwarded there and its clock starts again.
-    Reassign { station: String },
+    /// forwarded there, with `files` (the original mail's attachments, read
+    /// back by the caller), and its clock starts again.
+    Reassign { station: String, files: Vec<FileAttachment> },
     /// Move result and close to `until` (like a station's "申请延期"); past
     /// the cap, or a second time, only when `force`d.
     Extend { until: DateTime<Utc>, force: bool },
@@ -107,20 +109,28 @@ impl Desk {
                 let summary = self.reopen(tx, &mut ticket).await?;
                 Done { summary, words: "重新打开".to_owned(), station, to: handler, cc: vec![] }
             }
-            OperatorAction::Reassign { station: code } => {
+            OperatorAction::Reassign { station: code, files } => {
                 let Some(new) = self.settings.station(code).cloned() else {
                     let known: Vec<&str> = self.settings.stations.iter().map(|s| s.code.as_str()).collect();
                     return Err(refused(format!("unknown station {code:?} (known: {})", known.join(", "))));
                 };
-                if station.as_ref() == Some(&new) {
+                if station.as_ref() == Some(&new) && ticket.status != Status::Returned {
                     return Err(refused(format!("is already with {}", new.code)));
                 }
-                self.reassign(tx, &mut ticket, &new, now).await?;
-                let summary = format!("reassigned to {}", new.code);
-                let words = format!("改派给 {} {}", new.code, new.name);
-                // The station that had it is told where it went; the handler has the ack.
-                let to = station.map(|old| old.emails).unwrap_or_default();
-                Done { summary, words, station: Some(new), to, cc: vec![] }
+                if station.as_ref() == Some(&new) {
+                    // Back to the station that returned it: the return is refused.
+                    let key = OutboxKey::operator(number, "return_refused", now);
+                    self.refuse_return(tx, &mut ticket, &new, operator, note.unwrap_or(""), key, None).await?;
+                    let summary = format!("return refused: back to {}", new.code);
+                    Done { summary, words: String::new(), station: Some(new), to: vec![], cc: vec![] }
+                } else {
+                    self.reassign(tx, &mut ticket, &new, files.clone(), now).await?;
+                    let summary = format!("reassigned to {}", new.code);
+                    let words = format!("改派给 {} {}", new.code, new.name);
+                    // The station that had it is told where it went; the handler has the ack.
+                    let to = station.map(|old| old.emails).unwrap_or_default();
+                    Done { summary, words, station: Some(new), to, cc: vec![] }
+                }
             }
             OperatorAction::Extend { until, force } => {
                 ticket.extend(Some(*until), *force).map_err(|e| {
@@ -165,6 +175,7 @@ impl Desk {
         tx: &mut Tx,
         ticket: &mut Ticket,
         to: &Station,
+        files: Vec<FileAttachment>,
         now: DateTime<Utc>,
     ) -> Result<(), DeskError> {
         for prefix in KeyPrefix::alerts(&ticket.number) {
@@ -175,8 +186,7 @@ impl Desk {
         let assignment = Assignment {
             forward: OutboxKey::reassigned(&ticket.number, TemplateName::Forward, &to.code, now),
             ack: OutboxKey::reassigned(&ticket.number, TemplateName::Ack, &to.code, now),
-            // The original attachments are not kept: the handler, copied, can send them on.
-            files: vec![],
+            files,
             in_reply_to: None,
         };
         self.assign(tx, ticket, to, assignment, now).await

@@ -3,14 +3,16 @@
 //! on the desk's side by the station's regional manager, who receives the
 //! station's later replies. The station gets the ticket number; the manager
 //! is copied when the station did not copy them; a major one goes to the
-//! supervisor too.
+//! supervisor too. A repeated pre-report (same station, same service order
+//! or phone, the first still open) is linked to the first: no second ticket.
 
 use super::{Desk, DeskResult, Disposition, Incoming};
 use crate::auth::Role as AuthRole;
+use crate::config::Station;
 use crate::notify::compose::files_of;
 use crate::notify::{Notice, OutboxKey, TemplateName};
 use crate::store::{EventKind, NewTicket, Tx};
-use crate::ticket::{Status, TicketKind, Urgency};
+use crate::ticket::{Status, Ticket, TicketKind, Urgency};
 
 impl Desk {
     pub(super) async fn pre_report(&self, tx: &mut Tx, incoming: Incoming<'_>) -> DeskResult<Disposition> {
@@ -32,6 +34,17 @@ impl Desk {
         if !problems.is_empty() {
             self.problem_reply(tx, incoming, TemplateName::Problem, &problems).await?;
             return Ok(Disposition::quarantined(None, problems.join("; ")));
+        }
+        let (order, phone) = (msg.fields.service_order.as_deref(), msg.fields.phone.as_deref());
+        if let Some(first) = tx.open_pre_report_about(&station.code, order, phone).await? {
+            let mut event =
+                self.event(&first.number, EventKind::Repeat).by(&msg.from).message(msg.message_id.as_deref());
+            if let Some(d) = &msg.fields.description {
+                event = event.detail(d);
+            }
+            tx.add_event(event).await?;
+            self.pre_report_ack(tx, incoming, &first, &station).await?;
+            return Ok(Disposition::handled(Some(&first.number), "repeated pre-report linked to the first"));
         }
         let day = now.with_timezone(&self.calendar.tz()).date_naive();
         let number = tx.next_ticket_no(day).await?;
@@ -59,19 +72,7 @@ impl Desk {
         let ticket = tx.insert_ticket(new).await?;
         let filed = self.event(&number, EventKind::PreReported).by(&msg.from).message(msg.message_id.as_deref());
         tx.add_event(filed).await?;
-        let manager_copied = msg.recipients.iter().any(|r| r.eq_ignore_ascii_case(&station.manager));
-        // The manager who was not copied gets the pre-report's files with the copy.
-        let (cc, files) =
-            if manager_copied { (vec![], vec![]) } else { (vec![station.manager.clone()], files_of(&msg.attachments)) };
-        let key = OutboxKey::answer(&number, TemplateName::PrereportAck, incoming.source());
-        let ack = Notice::new(TemplateName::PrereportAck, key)
-            .about(&ticket)
-            .station(Some(&station))
-            .to(vec![msg.from.clone()])
-            .cc(cc)
-            .in_reply_to(msg.message_id.clone())
-            .files(files);
-        self.send(tx, ack).await?;
+        self.pre_report_ack(tx, incoming, &ticket, &station).await?;
         if major {
             let supervisor = self.settings.desk.supervisor.clone();
             let notice =
@@ -85,5 +86,30 @@ impl Desk {
             tx.add_event(self.event(&number, EventKind::Major).detail(&supervisor)).await?;
         }
         Ok(Disposition::handled(Some(&number), "pre-report filed"))
+    }
+
+    /// Tells the station the ticket number of its pre-report; the manager
+    /// who was not copied gets the copy, with the pre-report's files.
+    async fn pre_report_ack(
+        &self,
+        tx: &mut Tx,
+        incoming: Incoming<'_>,
+        ticket: &Ticket,
+        station: &Station,
+    ) -> DeskResult<()> {
+        let msg = incoming.msg;
+        let manager_copied = msg.recipients.iter().any(|r| r.eq_ignore_ascii_case(&station.manager));
+        let (cc, files) =
+            if manager_copied { (vec![], vec![]) } else { (vec![station.manager.clone()], files_of(&msg.attachments)) };
+        let key = OutboxKey::answer(&ticket.number, TemplateName::PrereportAck, incoming.source());
+        let ack = Notice::new(TemplateName::PrereportAck, key)
+            .about(ticket)
+            .station(Some(station))
+            .to(vec![msg.from.clone()])
+            .cc(cc)
+            .in_reply_to(msg.message_id.clone())
+            .files(files);
+        self.send(tx, ack).await?;
+        Ok(())
     }
 }

@@ -488,3 +488,45 @@ async fn every_mail_says_it_is_automatic() {
         assert!(body.contains(&format!("Auto-Submitted: {expected}\r\n")), "{}: {body}", mail.key);
     }
 }
+
+#[tokio::test]
+async fn an_away_auto_reply_puts_the_backup_on_the_ticket_once_and_an_acknowledgement_does_not() {
+    let mut f = Fixture::new().await;
+    let number = f.complaint().await;
+    let auto = |id: &str, text: &str| {
+        format!(
+            "From: {BJ01}\r\nTo: {DESK}\r\nSubject: 自动回复: [{number}] 投诉转出\r\nMessage-ID: <{id}>\r\n\
+             Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n"
+        )
+    };
+    f.take(&auto("a0@s", "您的来信已收到，我们会尽快处理。")).await;
+    assert_eq!(f.ticket(&number).await.backup_at, None, "an acknowledgement says nothing about being away");
+    f.take(&auto("a1@s", "本人休假至11月20日，急事请联系备用邮箱。")).await;
+    f.take(&auto("a2@s", "本人休假至11月20日。")).await;
+    assert!(f.ticket(&number).await.backup_at.is_some());
+    let keys = f.keys().await;
+    assert_eq!(keys.iter().filter(|k| k.contains(":backup:")).count(), 1, "{keys:?}");
+    assert_eq!(keys.iter().filter(|k| k.contains(":forward:")).count(), 2, "{keys:?}");
+    assert!(queued_text(&f, &format!("{number}:backup:")).await.contains("休假"));
+    assert_eq!(f.events(&number).await.iter().filter(|e| *e == "backup_in_use").count(), 1);
+}
+
+#[tokio::test]
+async fn the_operator_reassigning_to_the_returning_station_refuses_the_return() {
+    let mut f = Fixture::new().await;
+    let number = f.complaint().await;
+    f.take(&reply(BJ01, Some("r1@s"), &number, "不属于本站")).await;
+    let action = OperatorAction::Reassign { station: "bj01".into(), files: vec![] };
+    let mut tx = f.store.begin().await.expect("begin");
+    let done = f.desk.operate(&mut tx, &number, &action, "operator:root", Some("客户确在海淀")).await.expect("done");
+    tx.commit().await.expect("commit");
+    assert_eq!(done, "return refused: back to BJ01");
+    let t = f.ticket(&number).await;
+    assert_eq!((t.status, t.station.as_deref(), t.returns_refused), (Status::Open, Some("BJ01"), 1));
+    let note = f.outbox().await.into_iter().find(|m| m.key.contains("return_refused")).expect("station told");
+    assert_eq!(note.recipients, [BJ01]);
+    // Not returned, it is "already with" the station.
+    let mut tx = f.store.begin().await.expect("begin");
+    assert!(f.desk.operate(&mut tx, &number, &action, "operator:root", None).await.is_err());
+}

@@ -59,12 +59,40 @@ pub async fn timeline(store: &Store, number: &TicketNo) -> Result<Vec<Entry>, St
     let mut entries: Vec<Entry> = store.inbound_of(number).await?.into_iter().map(Entry::In).collect();
     entries.extend(store.events(number).await?.into_iter().map(Entry::Event));
     entries.extend(store.outbox(Some(number)).await?.into_iter().map(Entry::Out));
-    entries.sort_by_key(|e| match e {
-        Entry::In(m) => (m.received_at, 0),
-        Entry::Event(e) => (e.at, 1),
-        Entry::Out(m) => (m.created_at, 2),
-    });
-    Ok(entries)
+    // What a message caused (an event naming its Message-ID, mail keyed
+    // by it) goes right under it, even when later mail came in between
+    // or everything carries the same time.
+    let mut inbound: Vec<(DateTime<Utc>, &str)> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::In(m) => Some((m.received_at, m.message_id.as_deref()?)),
+            _ => None,
+        })
+        .collect();
+    inbound.sort();
+    let anchor = |id: Option<&str>| inbound.iter().position(|(_, m)| Some(*m) == id).map(|i| (inbound[i].0, i));
+    let out_anchor =
+        |key: &str| inbound.iter().position(|(_, m)| key.ends_with(&format!(":{m}"))).map(|i| (inbound[i].0, i));
+    let keys: Vec<_> = entries
+        .iter()
+        .map(|e| match e {
+            Entry::In(m) => {
+                (m.received_at, anchor(m.message_id.as_deref()).map_or(usize::MAX, |a| a.1), 0, m.received_at)
+            }
+            Entry::Event(e) => {
+                let (at, i) = anchor(e.message_id.as_deref()).unwrap_or((e.at, usize::MAX));
+                (at, i, 1, e.at)
+            }
+            Entry::Out(m) => {
+                let (at, i) = out_anchor(&m.key).unwrap_or((m.created_at, usize::MAX));
+                (at, i, 2, m.created_at)
+            }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| keys[i]);
+    let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
 /// One deadline of a ticket, as `tickets show` and the board show it.

@@ -134,6 +134,8 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
                 parsed.kind = Kind::AutoReply;
                 parsed.auto_reason = Some(reason);
                 parsed.ticket = referenced_ticket;
+                // Whether it says the station is away (its backups take over).
+                parsed.reply_text = bodies.plain.trim().chars().take(500).collect();
             }
             Machine::NullReturnPath => parsed.kind = Kind::Bounce,
         }

@@ -193,7 +193,8 @@ pub struct Parsed {
     /// Why the message cannot be acted on as it is, e.g.
     /// "missing required field: urgency".
     pub problems: Vec<String>,
-    /// The reply's own text, quoted history stripped (sent on to the handler).
+    /// The reply's own text, quoted history stripped (sent on to the handler);
+    /// an auto-reply's text (whether it says the station is away).
     #[serde(skip)]
     pub reply_text: String,
     /// Message-IDs from In-Reply-To and References, newest first.

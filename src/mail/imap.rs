@@ -305,6 +305,16 @@ impl Mailbox {
         Ok(!found.is_empty())
     }
 
+    /// The whole message with this Message-ID (without angle brackets) in
+    /// the selected folder, the newest if several; `None` when there is none.
+    pub async fn fetch_by_message_id(&mut self, message_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let id = message_id.replace(['"', '\\', '\r', '\n'], "");
+        let found = timed("UID SEARCH", self.session.uid_search(format!("HEADER Message-ID \"<{id}>\""))).await?;
+        let Some(uid) = found.into_iter().max() else { return Ok(None) };
+        let bytes = self.sizes(&[uid]).await?.first().map_or(0, |(_, size)| *size);
+        Ok(self.fetch(&[uid], bytes, false).await?.pop().map(|f| f.raw))
+    }
+
     /// Moves messages to another folder (marks them handled or quarantined).
     pub async fn move_to(&mut self, uids: &[u32], folder: &str) -> anyhow::Result<()> {
         if uids.is_empty() {

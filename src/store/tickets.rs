@@ -274,18 +274,40 @@ impl Tx {
         service_order: Option<&str>,
         phone: Option<&str>,
     ) -> Result<Option<Ticket>> {
+        self.open_about(TicketKind::Complaint, station, service_order, phone).await
+    }
+
+    /// The station's open pre-report about the same service order or phone,
+    /// the oldest first: a repeated pre-report is linked to it.
+    pub async fn open_pre_report_about(
+        &mut self,
+        station: &str,
+        service_order: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Option<Ticket>> {
+        self.open_about(TicketKind::PreReport, station, service_order, phone).await
+    }
+
+    async fn open_about(
+        &mut self,
+        kind: TicketKind,
+        station: &str,
+        service_order: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Option<Ticket>> {
         // One lookup per key (a NULL key matches nothing): with an OR,
         // SQLite would walk every ticket of the station instead.
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TICKET_COLUMNS} FROM tickets
-             WHERE service_order = $2 AND station = $1 AND status <> 'closed' AND kind = 'complaint'
+             WHERE service_order = $2 AND station = $1 AND status <> 'closed' AND kind = $4
              UNION ALL
              SELECT {TICKET_COLUMNS} FROM tickets
-             WHERE phone = $3 AND station = $1 AND status <> 'closed' AND kind = 'complaint'
+             WHERE phone = $3 AND station = $1 AND status <> 'closed' AND kind = $4
              ORDER BY received_at LIMIT 1"
         ));
         on_tx!(self, |c| {
-            match sqlx::query(sql).bind(station).bind(service_order).bind(phone).fetch_optional(&mut *c).await? {
+            let query = sqlx::query(sql).bind(station).bind(service_order).bind(phone).bind(kind.as_str());
+            match query.fetch_optional(&mut *c).await? {
                 Some(r) => Ok(Some(ticket_from_row!(&r))),
                 None => Ok(None),
             }

@@ -1,7 +1,7 @@
 //! The lifecycle on the injected clock: reminders, escalations, replies,
 //! closing; and what must never be applied.
 
-use complaintd::ticket::{Status, TicketNo, Urgency};
+use complaintd::ticket::{Milestone, Status, TicketNo, Urgency};
 
 use crate::helpers::*;
 
@@ -160,5 +160,86 @@ async fn a_repeat_complaint_raises_the_open_ticket_instead_of_opening_another() 
     let t = c.ticket().await;
     assert_eq!((t.urgency, t.repeats), (Urgency::Urgent, 1));
     assert_eq!(c.app.store.tickets(None, None).await.unwrap().len(), 1);
+    c.app.stop().await;
+}
+
+impl Case {
+    /// A delivery report: the forward to `failed` bounced with `status` and `diagnostic`.
+    fn bounce(&self, failed: &str, status: &str, diagnostic: &str) -> Vec<u8> {
+        format!(
+            "From: MAILER-DAEMON@lab.example.test\r\nTo: {d}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+             Message-ID: <{p}.bounce@lab.example.test>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
+             --b1\r\nContent-Type: text/plain\r\n\r\nThe mail system: delivery failed\r\n\
+             --b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; lab.example.test\r\n\r\n\
+             Final-Recipient: rfc822; {failed}\r\nAction: failed\r\nStatus: {status}\r\n\
+             Diagnostic-Code: smtp; {diagnostic}\r\n\r\n\
+             --b1\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{f}>\r\nSubject: [{n}] x\r\n\r\n--b1--\r\n",
+            d = self.desk,
+            p = self.app.net.prefix,
+            f = self.forward_id,
+            n = self.number
+        )
+        .into_bytes()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bounced_forward_reaches_the_stations_backup_and_the_handler_hears_why() {
+    let mut c = filed().await;
+    let backup = c.app.net.station("BJ01-backup");
+    smtp_send("", &[&c.desk], &c.bounce(&c.station, "5.2.2", "552 5.2.2 mailbox full")).await;
+
+    // The backup gets the forward; the handler is told which address failed and why.
+    let forward = wait_for_mail(&backup, 1, |m| m.subject.contains("投诉转出")).await;
+    assert!(forward[0].subject.contains(c.number.as_str()), "{}", forward[0].subject);
+    let alert = wait_for_mail(&c.handler, 1, |m| m.subject.contains("邮件无法送达")).await;
+    assert!(alert[0].text.contains(&c.station), "{}", alert[0].text);
+    assert!(alert[0].text.contains("mailbox full") && alert[0].text.contains(&backup), "{}", alert[0].text);
+    assert!(c.ticket().await.backup_at.is_some());
+
+    // From now on the ticket's mail to the station also goes to the backup.
+    c.app.set_local_time("2026-11-16 14:31");
+    let reminder = wait_for_mail(&backup, 1, |m| m.subject.contains("提醒：首次回复")).await;
+    assert!(reminder[0].to.contains(&c.station) && reminder[0].to.contains(&backup), "{:?}", reminder[0].to);
+
+    // A second bounce does not tell the handler again.
+    smtp_send("", &[&c.desk], &c.bounce(&backup, "5.1.1", "550 5.1.1 user unknown")).await;
+    wait_for_folder(&c.desk, "Handled", 3).await;
+    assert_eq!(mailbox(&c.handler, "INBOX").await.iter().filter(|m| m.subject.contains("无法送达")).count(), 1);
+    c.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_and_an_acknowledgement_do_not_stop_the_escalation_but_a_greeting_first_answer_does() {
+    let mut c = filed().await;
+    let manager = c.app.net.hq("manager-north");
+    // A read receipt and an acknowledgement without RFC 3834 headers, before the reply deadline.
+    let receipt = format!(
+        "From: {s}\r\nTo: {d}\r\nSubject: =?utf-8?B?5bey6K+7Og==?= [{n}] 投诉转出-马丽\r\n\
+         Message-ID: <{p}.mdn@stations.example.test>\r\nIn-Reply-To: <{f}>\r\n\r\n您的邮件已被阅读。\r\n",
+        s = c.station,
+        d = c.desk,
+        n = c.number,
+        p = c.app.net.prefix,
+        f = c.forward_id
+    );
+    smtp_send(&c.station, &[&c.desk], receipt.as_bytes()).await;
+    c.reply(&c.station, 1, "您的来信已收到，我们会尽快处理。").await;
+    wait_for_folder(&c.desk, "Handled", 3).await;
+    let t = c.ticket().await;
+    assert_eq!((t.status, t.first_reply_at), (Status::Open, None));
+
+    // The reply deadline (Tuesday 09:30) passes: the escalation still goes out.
+    c.app.set_local_time("2026-11-17 10:00");
+    wait_for_mail(&manager, 1, |m| m.subject.contains("已超时：首次回复")).await;
+
+    // A greeting-first answer is a response: the ladder stops there.
+    c.reply(&c.station, 2, "投诉组您好：\n已联系客户，明天上午上门。").await;
+    wait_for_mail(&c.handler, 1, |m| m.subject.contains("回复（已联系客户）")).await;
+    let t = c.ticket().await;
+    assert_eq!(t.status, Status::Contacted);
+    assert!(t.first_reply_at.is_some());
+    assert!(!t.owed().contains(&Milestone::Reply), "{:?}", t.owed());
     c.app.stop().await;
 }

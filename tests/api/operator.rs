@@ -587,3 +587,62 @@ fn hash_password_prints_a_phc_string_that_verifies_and_refuses_an_empty_one() {
     assert!(!empty.status.success() && empty.stdout.is_empty());
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no password on stdin"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reassigned_complaint_carries_the_original_attachments_byte_for_byte() {
+    use base64::Engine as _;
+    use mail_parser::MimeHeaders as _;
+    let mut d = Desk::new().await;
+    let photo: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let id = format!("{}.att@hq.example.test", d.app.net.prefix);
+    let raw = format!(
+        "From: {h}\r\nTo: {desk}\r\nSubject: =?utf-8?B?{s}?=\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{form}\r\n--b1\r\nContent-Type: image/jpeg\r\n\
+         Content-Disposition: attachment; filename=photo.jpg\r\nContent-Transfer-Encoding: base64\r\n\r\n{p}\r\n--b1--\r\n",
+        h = d.handler,
+        desk = d.desk,
+        s = b64("投诉转出".as_bytes()),
+        form = b64(FORM_BJ01.as_bytes()),
+        p = b64(&photo),
+    );
+    smtp_send(&d.handler, &[&d.desk], raw.as_bytes()).await;
+    let bj01 = d.app.net.station("BJ01");
+    let first = wait_for_mail(&bj01, 1, |m| m.subject.contains("投诉转出")).await;
+    let number = TicketNo::find_in(&first[0].subject).expect("ticket");
+    wait_for_folder(&d.desk, "Handled", 1).await;
+
+    assert_ok(&d.tickets(&["reassign", number.as_str(), "--station", "SH02"]).await);
+    let sh02 = d.app.net.station("SH02");
+    let forward = wait_for_mail(&sh02, 1, |m| m.subject.contains("投诉转出")).await;
+    let message = mail_parser::MessageParser::default().parse(&forward[0].raw).expect("a message");
+    let attachment = message.attachments().next().expect("the original attachment");
+    assert_eq!(attachment.attachment_name(), Some("photo.jpg"));
+    assert_eq!(attachment.contents(), photo.as_slice());
+    d.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_lists_each_refusal_under_the_mail_it_answers() {
+    let mut d = Desk::new().await;
+    let number = d.file(1, FORM_BJ01).await;
+    let bj01 = d.app.net.station("BJ01");
+    let forward = wait_for_mail(&bj01, 1, |m| m.subject.contains("投诉转出")).await;
+    // Two replies at the same (manual) time: an extension past the cap, refused, then a contact.
+    for (n, subject, text) in
+        [(1, "延期请求", "申请延期至2026-12-31，配件未到。"), (2, "联系结果", "已联系客户，明天上门。")]
+    {
+        let id = format!("{}.r{n}@stations.example.test", d.app.net.prefix);
+        let subject = format!("Re: [{number}] {subject}");
+        smtp_send(&bj01, &[&d.desk], &reply_mail(&bj01, &d.desk, &id, &forward[0].message_id, &subject, text)).await;
+        wait_for_folder(&d.desk, "Handled", n + 1).await;
+    }
+    let show = d.tickets(&["show", number.as_str()]).await;
+    assert_ok(&show);
+    let at = |needle: &str| {
+        show.stdout.lines().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle}: {}", show.stdout))
+    };
+    assert!(at("延期请求") < at("延期申请未获批准") && at("延期申请未获批准") < at("联系结果"), "{}", show.stdout);
+    d.app.stop().await;
+}
