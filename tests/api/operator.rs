@@ -594,7 +594,12 @@ async fn a_reassigned_complaint_carries_the_original_attachments_byte_for_byte()
     use mail_parser::MimeHeaders as _;
     let mut d = Desk::new().await;
     let photo: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 256) as u8).collect();
-    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    // Folded at 76 as mail clients write it: a longer line is rewrapped on
+    // the way, which breaks the DKIM body hash of the submission port.
+    let b64 = |b: &[u8]| {
+        let text = base64::engine::general_purpose::STANDARD.encode(b);
+        text.as_bytes().chunks(76).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\r\n")
+    };
     let id = format!("{}.att@hq.example.test", d.app.net.prefix);
     let raw = format!(
         "From: {h}\r\nTo: {desk}\r\nSubject: =?utf-8?B?{s}?=\r\nMessage-ID: <{id}>\r\nMIME-Version: 1.0\r\n\
