@@ -13,7 +13,7 @@ use crate::config::{Secret, Settings};
 use crate::mail::imap::Mailbox;
 use crate::setup::password;
 
-use super::check_config::Level;
+use super::level::Level;
 
 /// How many of the newest handled messages are looked at.
 const RECENT: usize = 20;

@@ -21,16 +21,7 @@ use crate::store::{Store, StoreError};
 /// How long each `--connect` check may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// The daemon would not start, or would fail at work.
-    Error,
-    /// Works, but the operator should know.
-    Warning,
-    /// A `--connect` check that passed.
-    Ok,
-}
+pub use super::level::Level;
 
 /// One thing found about one key of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]

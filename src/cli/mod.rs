@@ -7,5 +7,6 @@ pub mod calendar;
 mod check_auth;
 pub mod check_config;
 pub mod hash_password;
+mod level;
 pub mod report;
 pub mod tickets;
