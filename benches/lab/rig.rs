@@ -159,7 +159,10 @@ pub fn write_config(lab: &Lab, net: &Network, dir: &Path) -> anyhow::Result<Path
             .replace("\"127.0.0.1:10143\"", &format!("\"{}\"", lab.imap))
             .replace("\"127.0.0.1:10025\"", &format!("\"{}\"", lab.smtp))
             .replace("\"127.0.0.1:10053\"", &format!("\"{}\"", lab.dns))
-            .replace("\"../", &format!("\"{}/", root.display()));
+            .replace("\"../", &format!("\"{}/", root.display()))
+            // The backlogs are put in by IMAP APPEND, unsigned: verdicts are
+            // computed and recorded (their cost stays in the figures), not enforced.
+            .replace("mode = \"enforce\"", "mode = \"report\"");
         if !line.trim_start().starts_with('#') {
             line = prefix_addresses(&line, &net.prefix);
         }
