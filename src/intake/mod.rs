@@ -66,24 +66,11 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
     let do_not_answer = limits::do_not_answer(&message);
     let mut parsed = Parsed {
         do_not_answer,
-        kind: Kind::Unrecognized,
         message_id: message.message_id().map(|id| id.trim().trim_matches(['<', '>']).to_owned()),
         from,
         subject,
-        ticket: None,
-        action: None,
-        action_line: None,
-        requested: None,
-        extension_needs_date: false,
-        close_valid: None,
-        auto_reason: None,
-        receipt: None,
-        delivery: None,
-        fields: Fields::default(),
-        routed_to: None,
         attachments,
         problems: Vec::new(),
-        reply_text: String::new(),
         references,
         recipients: message
             .to()
@@ -93,6 +80,8 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
             .filter_map(|a| a.address())
             .map(|a| a.trim().to_lowercase())
             .collect(),
+        // Unrecognized until read; the rest empty.
+        ..Parsed::unrecognized("")
     };
 
     let from_call_center = settings.is_call_center(&parsed.from);
