@@ -8,10 +8,11 @@ use super::{Desk, DeskResult, Disposition, Incoming};
 use crate::auth::Role as AuthRole;
 use crate::config::Station;
 use crate::deadline;
+use crate::intake::Parsed;
 use crate::notify::compose::files_of;
 use crate::notify::{FileAttachment, Notice, OutboxKey, TemplateName};
 use crate::store::{EventKind, NewTicket, Tx};
-use crate::ticket::{Status, Ticket, TicketKind};
+use crate::ticket::{Status, Ticket, TicketKind, TicketNo, Urgency};
 
 impl Desk {
     pub(super) async fn complaint(&self, tx: &mut Tx, incoming: Incoming<'_>) -> DeskResult<Disposition> {
@@ -58,26 +59,15 @@ impl Desk {
         let day = now.with_timezone(&self.calendar.tz()).date_naive();
         let number = tx.next_ticket_no(day).await?;
         let new = NewTicket {
-            number: number.clone(),
-            kind: TicketKind::Complaint,
             status: if station.is_some() { Status::Open } else { Status::Unrouted },
             urgency,
             station: station.as_ref().map(|s| s.code.clone()),
-            handler: msg.from.clone(),
-            subject: msg.subject.clone(),
-            complaint_no: msg.fields.complaint_no.clone(),
-            category: msg.fields.category.clone(),
-            customer_name: msg.fields.customer_name.clone(),
-            phone: msg.fields.phone.clone(),
-            service_order: msg.fields.service_order.clone(),
-            fields: serde_json::to_value(&msg.fields).map_err(anyhow::Error::from)?,
-            source_message_id: msg.message_id.clone(),
-            received_at: now,
             // Linked to the station's pre-report: exempt from the assessment
             // when not major and closed in time (seed 004, 投诉报备).
             pre_reported: pre_report.is_some(),
             major: pre_report.as_ref().is_some_and(|p| p.major),
             linked_to: pre_report.as_ref().map(|p| p.number.clone()),
+            ..filed_from(msg, number.clone(), TicketKind::Complaint, now)?
         };
         let mut ticket = tx.insert_ticket(new).await?;
         tx.add_event(self.event(&number, EventKind::Received).by(&msg.from).message(msg.message_id.as_deref())).await?;
@@ -204,4 +194,35 @@ pub(super) struct Assignment {
     pub files: Vec<FileAttachment>,
     /// The complaint mail the acknowledgement answers.
     pub in_reply_to: Option<String>,
+}
+
+/// The ticket a form files as it reads: the number, the subject, the form's
+/// fields and the mail it came from; owned by its sender, open, normal, no
+/// station, until the caller says otherwise.
+pub(super) fn filed_from(
+    msg: &Parsed,
+    number: TicketNo,
+    kind: TicketKind,
+    now: DateTime<Utc>,
+) -> DeskResult<NewTicket> {
+    Ok(NewTicket {
+        number,
+        kind,
+        status: Status::Open,
+        urgency: msg.fields.urgency.unwrap_or(Urgency::Normal),
+        station: None,
+        handler: msg.from.clone(),
+        subject: msg.subject.clone(),
+        complaint_no: msg.fields.complaint_no.clone(),
+        category: msg.fields.category.clone(),
+        customer_name: msg.fields.customer_name.clone(),
+        phone: msg.fields.phone.clone(),
+        service_order: msg.fields.service_order.clone(),
+        fields: serde_json::to_value(&msg.fields).map_err(anyhow::Error::from)?,
+        source_message_id: msg.message_id.clone(),
+        received_at: now,
+        pre_reported: false,
+        major: false,
+        linked_to: None,
+    })
 }

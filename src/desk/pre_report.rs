@@ -6,13 +6,14 @@
 //! supervisor too. A repeated pre-report (same station, same service order
 //! or phone, the first still open) is linked to the first: no second ticket.
 
+use super::complaint::filed_from;
 use super::{Desk, DeskResult, Disposition, Incoming};
 use crate::auth::Role as AuthRole;
 use crate::config::Station;
 use crate::notify::compose::files_of;
 use crate::notify::{Notice, OutboxKey, TemplateName};
 use crate::store::{EventKind, NewTicket, Tx};
-use crate::ticket::{Status, Ticket, TicketKind, Urgency};
+use crate::ticket::{Ticket, TicketKind};
 
 impl Desk {
     pub(super) async fn pre_report(&self, tx: &mut Tx, incoming: Incoming<'_>) -> DeskResult<Disposition> {
@@ -50,24 +51,11 @@ impl Desk {
         let number = tx.next_ticket_no(day).await?;
         let major = msg.fields.major.unwrap_or(false);
         let new = NewTicket {
-            number: number.clone(),
-            kind: TicketKind::PreReport,
-            status: Status::Open,
-            urgency: msg.fields.urgency.unwrap_or(Urgency::Normal),
             station: Some(station.code.clone()),
             handler: station.manager.clone(),
-            subject: msg.subject.clone(),
-            complaint_no: msg.fields.complaint_no.clone(),
-            category: msg.fields.category.clone(),
-            customer_name: msg.fields.customer_name.clone(),
-            phone: msg.fields.phone.clone(),
-            service_order: msg.fields.service_order.clone(),
-            fields: serde_json::to_value(&msg.fields).map_err(anyhow::Error::from)?,
-            source_message_id: msg.message_id.clone(),
-            received_at: now,
             pre_reported: true,
             major,
-            linked_to: None,
+            ..filed_from(msg, number.clone(), TicketKind::PreReport, now)?
         };
         let ticket = tx.insert_ticket(new).await?;
         let filed = self.event(&number, EventKind::PreReported).by(&msg.from).message(msg.message_id.as_deref());
