@@ -4,7 +4,8 @@ use chrono::{Duration, NaiveDate};
 use serde_json::json;
 
 use super::*;
-use crate::ticket::{TicketNo, Urgency};
+use crate::store::NewTicket;
+use crate::ticket::TicketNo;
 
 const TZ: Tz = chrono_tz::Asia::Shanghai;
 
@@ -21,34 +22,20 @@ fn at(s: &str) -> DateTime<Utc> {
 /// A complaint received at `received`, deadlines a day apart after it.
 fn complaint(n: i64, station: &str, category: &str, received: &str) -> Ticket {
     let received = at(received);
+    let number = TicketNo::new(received.date_naive(), n);
     Ticket {
-        number: TicketNo::new(received.date_naive(), n),
-        kind: TicketKind::Complaint,
-        status: Status::Open,
-        urgency: Urgency::Normal,
-        station: Some(station.into()),
-        handler: "liujia@hq.example.test".into(),
-        subject: "投诉".into(),
-        fields: json!({ "category": category }),
-        received_at: received,
         dispatched_at: Some(received),
         reply_due: Some(received + Duration::days(1)),
         escalate_at: Some(received + Duration::days(1)),
         result_due: Some(received + Duration::days(2)),
         close_due: Some(received + Duration::days(3)),
         extension_cap: Some(received + Duration::days(5)),
-        first_reply_at: None,
-        result_at: None,
-        closed_at: None,
-        extended: false,
-        valid: None,
-        pre_reported: false,
-        major: false,
-        linked_to: None,
-        repeats: 0,
-        returned_at: None,
-        returns_refused: 0,
-        backup_at: None,
+        ..NewTicket {
+            station: Some(station.into()),
+            fields: json!({ "category": category }),
+            ..NewTicket::example(number, received)
+        }
+        .into_ticket()
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::*;
-use crate::ticket::{Status, TicketKind, TicketNo, Urgency};
+use crate::ticket::TicketNo;
 
 fn at(hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 16, hour, 0, 0).single().expect("valid time")
@@ -24,26 +24,8 @@ fn rand_suffix() -> u128 {
 }
 
 fn ticket(n: i64) -> NewTicket {
-    NewTicket {
-        number: TicketNo::new(NaiveDate::from_ymd_opt(2026, 11, 16).expect("date"), n),
-        kind: TicketKind::Complaint,
-        status: Status::Open,
-        urgency: Urgency::Normal,
-        station: Some("BJ01".into()),
-        handler: "liujia@hq.example.test".into(),
-        subject: format!("complaint {n}"),
-        complaint_no: None,
-        category: None,
-        customer_name: None,
-        phone: None,
-        service_order: None,
-        fields: serde_json::json!({}),
-        source_message_id: None,
-        received_at: at(1),
-        pre_reported: false,
-        major: false,
-        linked_to: None,
-    }
+    let number = TicketNo::new(NaiveDate::from_ymd_opt(2026, 11, 16).expect("date"), n);
+    NewTicket { subject: format!("complaint {n}"), ..NewTicket::example(number, at(1)) }
 }
 
 fn mail(ticket: &TicketNo, key: &str) -> OutboxMail {

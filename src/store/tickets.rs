@@ -37,9 +37,35 @@ pub struct NewTicket {
 }
 
 impl NewTicket {
+    /// A normal complaint for BJ01 from the demo network's handler, for tests
+    /// to change what they are about.
+    #[cfg(test)]
+    pub fn example(number: TicketNo, received_at: DateTime<Utc>) -> Self {
+        Self {
+            number,
+            kind: TicketKind::Complaint,
+            status: Status::Open,
+            urgency: Urgency::Normal,
+            station: Some("BJ01".into()),
+            handler: "liujia@hq.example.test".into(),
+            subject: "投诉".into(),
+            complaint_no: None,
+            category: None,
+            customer_name: None,
+            phone: None,
+            service_order: None,
+            fields: serde_json::json!({}),
+            source_message_id: None,
+            received_at,
+            pre_reported: false,
+            major: false,
+            linked_to: None,
+        }
+    }
+
     /// The ticket as stored right after the insert: nothing dispatched,
     /// nothing answered.
-    fn into_ticket(self) -> Ticket {
+    pub(crate) fn into_ticket(self) -> Ticket {
         Ticket {
             number: self.number,
             kind: self.kind,

@@ -8,7 +8,6 @@ use super::*;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::store::NewTicket;
-use crate::ticket::{Status, TicketKind};
 
 fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     chrono_tz::Asia::Shanghai.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
@@ -43,26 +42,7 @@ async fn store() -> Store {
 async fn ticket(desk: &Desk, store: &Store, seq: u32, at: DateTime<Utc>) -> Ticket {
     let mut tx = store.begin().await.expect("begin");
     let number = TicketNo::parse(&format!("TS-20261231-{seq:04}")).expect("number");
-    let new = NewTicket {
-        number,
-        kind: TicketKind::Complaint,
-        status: Status::Open,
-        urgency: Urgency::Normal,
-        station: Some("BJ01".into()),
-        handler: "liujia@hq.example.test".into(),
-        subject: "投诉".into(),
-        complaint_no: None,
-        category: None,
-        customer_name: None,
-        phone: None,
-        service_order: None,
-        fields: serde_json::json!({"urgency": "normal"}),
-        source_message_id: None,
-        received_at: at,
-        pre_reported: false,
-        major: false,
-        linked_to: None,
-    };
+    let new = NewTicket { fields: serde_json::json!({"urgency": "normal"}), ..NewTicket::example(number, at) };
     let mut t = tx.insert_ticket(new).await.expect("insert");
     deadline::compute(&desk.calendar, &desk.settings.deadlines, at, Urgency::Normal).start(&mut t, "BJ01", at);
     tx.update_ticket(&t, Some(at)).await.expect("update");
@@ -157,33 +137,5 @@ fn repeats_after_dispatch_pull_the_reply_in_again() {
 }
 
 fn ticket_stub(at: DateTime<Utc>) -> Ticket {
-    Ticket {
-        number: TicketNo::parse("TS-20261116-0001").unwrap(),
-        kind: TicketKind::Complaint,
-        status: Status::Open,
-        urgency: Urgency::Normal,
-        station: Some("BJ01".into()),
-        handler: "h@x".into(),
-        subject: String::new(),
-        fields: serde_json::json!({}),
-        received_at: at,
-        dispatched_at: None,
-        reply_due: None,
-        escalate_at: None,
-        result_due: None,
-        close_due: None,
-        extension_cap: None,
-        first_reply_at: None,
-        result_at: None,
-        closed_at: None,
-        extended: false,
-        valid: None,
-        pre_reported: false,
-        major: false,
-        linked_to: None,
-        repeats: 0,
-        returned_at: None,
-        returns_refused: 0,
-        backup_at: None,
-    }
+    NewTicket::example(TicketNo::parse("TS-20261116-0001").unwrap(), at).into_ticket()
 }
