@@ -119,45 +119,119 @@ fn boundary_of(value: &[u8]) -> Option<Vec<u8>> {
 /// a `message/rfc822` part (closed with the part that holds it).
 #[derive(PartialEq, Eq)]
 enum Level {
-    Multipart(Vec<u8>),
+    /// The boundary, and whether it is a `multipart/digest`, whose parts
+    /// without a Content-Type are messages.
+    Multipart(Vec<u8>, bool),
     Message,
 }
 
-/// Checks `raw` against `limits` in one pass, without recursion.
+/// A header field whose value the scan needs, read over its folded lines.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    ContentType,
+    TransferEncoding,
+}
+
+/// A body encoding mail-parser undoes before it parses a `message/rfc822`
+/// part's content as a message of its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoded {
+    Base64,
+    QuotedPrintable,
+}
+
+/// mail-parser parses what it decodes from an encoded `message/rfc822` part
+/// (and that one's, and so on) up to three levels deep; each such level is
+/// scanned decoded too, since its structure cannot be seen in the raw bytes.
+const ENCODED_LEVELS: usize = 3;
+
+/// Checks `raw` against `limits` in one pass over its lines (and one over
+/// each decoded `message/rfc822` part, at most three levels of them),
+/// without recursing on the mail's own structure.
 ///
 /// Nesting is tracked as a stack: a Content-Type with a boundary or of
 /// `message/rfc822` opens a level; a delimiter line of an open boundary
 /// closes every level opened inside it. Content-Type lines in a text body
 /// count too, so the depth can only be overestimated, never missed.
 pub fn screen(raw: &[u8], limits: &Limits) -> Result<(), Refusal> {
-    let (mut headers, mut header_bytes, mut froms, mut parts) = (0usize, 0usize, 0usize, 0usize);
+    let mut parts = 0;
+    match scan(raw, limits, 0, ENCODED_LEVELS, &mut parts)? {
+        1 => Ok(()),
+        0 => Err(Refusal::NoFrom),
+        n => Err(Refusal::SeveralFrom(n)),
+    }
+}
+
+/// Scans one message (the mail, or a decoded part `depth` levels inside it)
+/// and returns how many From fields its own header has.
+fn scan(raw: &[u8], limits: &Limits, depth: usize, encoded_left: usize, parts: &mut usize) -> Result<usize, Refusal> {
+    let (mut headers, mut header_bytes, mut froms) = (0usize, 0usize, 0usize);
     let mut in_top_header = true;
     let mut stack: Vec<Level> = Vec::new();
-    // The Content-Type being read (it may be folded over several lines).
-    let mut content_type: Option<Vec<u8>> = None;
-    let open = |ct: &mut Option<Vec<u8>>, stack: &mut Vec<Level>| {
-        let Some(value) = ct.take() else { return Ok(()) };
+    // The field being read (it may be folded over several lines).
+    let mut field: Option<(Field, Vec<u8>)> = None;
+    // Whether a line is in a header (the message's, a part's or a nested
+    // message's), and what that header says of its body.
+    let mut in_header = true;
+    let (mut is_message, mut encoded, mut typed, mut in_digest) = (false, None, false, false);
+    // The body of an encoded message part, collected up to its delimiter.
+    let mut collected: Option<(Encoded, Vec<u8>)> = None;
+    let finish = |field: &mut Option<(Field, Vec<u8>)>,
+                  stack: &mut Vec<Level>,
+                  is_message: &mut bool,
+                  encoded: &mut Option<Encoded>|
+     -> Result<(), Refusal> {
+        let Some((name, value)) = field.take() else { return Ok(()) };
+        if name == Field::TransferEncoding {
+            // Its first token: comments or parameters do not hide it.
+            let value = value.trim_ascii_start();
+            let end = value.iter().position(|b| matches!(b, b' ' | b'\t' | b';' | b'(')).unwrap_or(value.len());
+            let value = &value[..end];
+            *encoded = if value.eq_ignore_ascii_case(b"base64") {
+                Some(Encoded::Base64)
+            } else if value.eq_ignore_ascii_case(b"quoted-printable") {
+                Some(Encoded::QuotedPrintable)
+            } else {
+                None
+            };
+            return Ok(());
+        }
         let level = match boundary_of(&value) {
-            Some(b) => Level::Multipart(b),
+            Some(b) => Level::Multipart(b, find_ci(&value, b"digest").is_some()),
             None if find_ci(&value, b"message/rfc822").is_some() || find_ci(&value, b"message/global").is_some() => {
+                *is_message = true;
                 Level::Message
             }
             None => return Ok(()),
         };
-        stack.push(level);
-        if stack.len() > limits.max_depth { Err(Refusal::TooDeep(limits.max_depth)) } else { Ok(()) }
+        push_level(stack, level, depth, limits)
     };
     for line in lines(raw) {
-        if in_top_header {
+        let delimiter = delimiter_of(line, &stack);
+        if let Some((how, body)) = collected.as_mut() {
+            if delimiter.is_none() {
+                body.extend_from_slice(line);
+                body.push(b'\n');
+                continue;
+            }
+            let (how, body) = (*how, std::mem::take(body));
+            collected = None;
+            if let Some(decoded) = decode(how, &body) {
+                scan(&decoded, limits, depth + stack.len(), encoded_left - 1, parts)?;
+            }
+        }
+        if in_top_header && depth == 0 {
             header_bytes += line.len() + 2;
             if header_bytes > limits.max_header_bytes {
                 return Err(Refusal::HeaderTooLarge(limits.max_header_bytes));
             }
+        }
+        if in_top_header {
             if line.is_empty() {
                 in_top_header = false;
             } else if let Some(name) = field_name(line) {
                 headers += 1;
-                if headers > limits.max_headers {
+                if depth == 0 && headers > limits.max_headers {
                     return Err(Refusal::TooManyHeaders(limits.max_headers));
                 }
                 if name.eq_ignore_ascii_case(b"from") {
@@ -166,46 +240,91 @@ pub fn screen(raw: &[u8], limits: &Limits) -> Result<(), Refusal> {
             }
         }
         if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-            if let Some(ct) = content_type.as_mut() {
-                ct.extend_from_slice(line);
+            if let Some((_, value)) = field.as_mut() {
+                value.extend_from_slice(line);
                 // A folded value cannot legitimately grow without bound.
-                if ct.len() > 4096 {
-                    open(&mut content_type, &mut stack)?;
+                if value.len() > 4096 {
+                    finish(&mut field, &mut stack, &mut is_message, &mut encoded)?;
                 }
             }
             continue;
         }
-        open(&mut content_type, &mut stack)?;
-        if let Some(name) = field_name(line)
-            && name.eq_ignore_ascii_case(b"content-type")
-        {
-            content_type = Some(line[line.iter().position(|b| *b == b':').unwrap_or(0) + 1..].to_vec());
-        } else if let Some(rest) = line.strip_prefix(b"--") {
-            let rest = rest.trim_ascii_end();
-            let (name, closing) = match rest.strip_suffix(b"--") {
-                Some(name) => (name, true),
-                None => (rest, false),
-            };
-            let found = stack.iter().rposition(|l| matches!(l, Level::Multipart(b) if b == name));
-            if let Some(at) = found {
-                parts += 1;
-                if parts > limits.max_parts {
-                    return Err(Refusal::TooManyParts(limits.max_parts));
-                }
-                stack.truncate(if closing { at } else { at + 1 });
+        finish(&mut field, &mut stack, &mut is_message, &mut encoded)?;
+        let name = field_name(line);
+        if name.is_some_and(|n| n.eq_ignore_ascii_case(b"content-type")) {
+            typed |= in_header;
+            field = Some((Field::ContentType, value_of(line).to_vec()));
+        } else if in_header && name.is_some_and(|n| n.eq_ignore_ascii_case(b"content-transfer-encoding")) {
+            field = Some((Field::TransferEncoding, value_of(line).to_vec()));
+        } else if let Some((at, closing)) = delimiter {
+            *parts += 1;
+            if *parts > limits.max_parts {
+                return Err(Refusal::TooManyParts(limits.max_parts));
             }
+            in_digest = matches!(stack[at], Level::Multipart(_, true));
+            stack.truncate(if closing { at } else { at + 1 });
+            (in_header, is_message, encoded, typed) = (!closing, false, None, false);
+        } else if in_header && line.is_empty() {
+            // The header ends: a message part's body is a header again
+            // (read on), or encoded (decoded and scanned on its own).
+            if in_digest && !typed {
+                is_message = true;
+                push_level(&mut stack, Level::Message, depth, limits)?;
+            }
+            in_header = is_message && encoded.is_none();
+            if is_message && encoded_left > 0 {
+                collected = encoded.map(|how| (how, Vec::new()));
+            }
+            (is_message, encoded, typed, in_digest) = (false, None, false, false);
         }
     }
-    open(&mut content_type, &mut stack)?;
-    match froms {
-        1 => Ok(()),
-        0 => Err(Refusal::NoFrom),
-        n => Err(Refusal::SeveralFrom(n)),
+    if let Some((how, body)) = collected
+        && let Some(decoded) = decode(how, &body)
+    {
+        scan(&decoded, limits, depth + stack.len(), encoded_left - 1, parts)?;
+    }
+    finish(&mut field, &mut stack, &mut is_message, &mut encoded)?;
+    Ok(froms)
+}
+
+/// Opens a level `depth` levels inside the mail, if the limits allow it.
+fn push_level(stack: &mut Vec<Level>, level: Level, depth: usize, limits: &Limits) -> Result<(), Refusal> {
+    stack.push(level);
+    if depth + stack.len() > limits.max_depth { Err(Refusal::TooDeep(limits.max_depth)) } else { Ok(()) }
+}
+
+/// The value of a header line (after its colon).
+fn value_of(line: &[u8]) -> &[u8] {
+    &line[line.iter().position(|b| *b == b':').map_or(0, |c| c + 1)..]
+}
+
+/// Whether `line` is a delimiter of an open boundary: where in the stack
+/// that boundary is, and whether it closes the multipart.
+fn delimiter_of(line: &[u8], stack: &[Level]) -> Option<(usize, bool)> {
+    let rest = line.strip_prefix(b"--")?.trim_ascii_end();
+    let (name, closing) = match rest.strip_suffix(b"--") {
+        Some(name) => (name, true),
+        None => (rest, false),
+    };
+    let at = stack.iter().rposition(|l| matches!(l, Level::Multipart(b, _) if b == name))?;
+    Some((at, closing))
+}
+
+/// A part's body decoded as mail-parser decodes it (`None` where it would
+/// give up and keep the raw bytes, which the outer scan has read).
+fn decode(how: Encoded, body: &[u8]) -> Option<Vec<u8>> {
+    match how {
+        Encoded::QuotedPrintable => mail_parser::decoders::quoted_printable::quoted_printable_decode(body),
+        Encoded::Base64 => {
+            // mail-parser's MIME decoder skips `-` as well as white space.
+            let kept: Vec<u8> = body.iter().copied().filter(|b| *b != b'-').collect();
+            mail_parser::decoders::base64::base64_decode(&kept)
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn mail(header: &str, body: &str) -> Vec<u8> {
@@ -258,6 +377,58 @@ mod tests {
         assert!(start.elapsed() < std::time::Duration::from_secs(2));
         // A forward of a forward is fine.
         assert_eq!(screen(&nested_rfc822(3), &Limits::default()), Ok(()));
+    }
+
+    /// `inner` as the base64 or quoted-printable body of a message/rfc822
+    /// part of a multipart mail.
+    pub(crate) fn encoded_forward(inner: &[u8], encoding: &str) -> Vec<u8> {
+        use base64::Engine;
+        let body = match encoding {
+            "base64" => base64::engine::general_purpose::STANDARD
+                .encode(inner)
+                .as_bytes()
+                .chunks(76)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join("\r\n"),
+            // Every byte escaped: nothing of the structure shows raw.
+            _ => inner
+                .chunks(25)
+                .map(|c| c.iter().map(|b| format!("={b:02X}")).collect::<String>())
+                .collect::<Vec<_>>()
+                .join("=\r\n"),
+        };
+        let part = format!(
+            "--x\r\nContent-Type: text/plain\r\n\r\nsee the forward\r\n--x\r\nContent-Type: message/rfc822\r\n\
+             Content-Transfer-Encoding:\r\n {encoding}\r\n\r\n{body}\r\n--x--\r\n"
+        );
+        mail("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=x", &part)
+    }
+
+    #[test]
+    fn bombs_hidden_in_encoded_forwards_are_refused() {
+        for encoding in ["base64", "quoted-printable"] {
+            let bomb = encoded_forward(&nested_rfc822(5_000), encoding);
+            assert_eq!(screen(&bomb, &Limits::default()), Err(Refusal::TooDeep(20)), "{encoding}");
+            // Three encoded levels, as deep as mail-parser decodes.
+            let mut layered = nested_rfc822(30);
+            for _ in 0..3 {
+                layered = encoded_forward(&layered, encoding);
+            }
+            assert_eq!(screen(&layered, &Limits::default()), Err(Refusal::TooDeep(20)), "{encoding}");
+            // A forward of a forward, encoded, is fine; its From does not count.
+            let fine = encoded_forward(&nested_rfc822(3), encoding);
+            assert_eq!(screen(&fine, &Limits::default()), Ok(()), "{encoding}");
+        }
+    }
+
+    #[test]
+    fn a_digests_untyped_encoded_parts_are_messages_too() {
+        use base64::Engine;
+        let inner = base64::engine::general_purpose::STANDARD.encode(nested_rfc822(5_000));
+        let body = format!("--d\r\nContent-Transfer-Encoding: BASE64 (hidden)\r\n\r\n{inner}\r\n--d--\r\n");
+        let m = mail("From: a@example.com\r\nContent-Type: multipart/digest; boundary=d", &body);
+        assert_eq!(screen(&m, &Limits::default()), Err(Refusal::TooDeep(20)));
     }
 
     #[test]

@@ -128,3 +128,18 @@ fn garbage_truncated_and_huge_inputs_do_not_panic() {
     parse_unguarded(&[], &settings);
     parse_unguarded(b"\r\n\r\n", &settings);
 }
+
+#[test]
+fn a_bomb_in_an_encoded_forward_is_refused_on_a_parse_threads_stack() {
+    // The daemon parses on 2 MiB threads: the nesting hidden in base64 must
+    // be refused before mail-parser builds (and recursively drops) it.
+    let bomb = super::limits::tests::encoded_forward(&super::limits::tests::nested_rfc822(35_000), "base64");
+    let settings = settings();
+    let parsed = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(move || parse(&bomb, &settings))
+        .expect("thread")
+        .join()
+        .expect("no overflow");
+    assert_eq!(parsed.problems, vec!["MIME nesting deeper than 20 levels".to_owned()]);
+}
