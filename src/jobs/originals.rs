@@ -126,3 +126,66 @@ impl Originals {
         outcome.map(|()| found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use chrono::{TimeDelta, TimeZone, Utc};
+
+    use super::*;
+    use crate::notify::compose::{Draft, compose};
+    use crate::store::OutboxMail;
+
+    /// An IMAP server that refuses connections: a failure, not a mock.
+    fn unreachable() -> Originals {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut settings = Settings::load(&root.join("config/example.toml")).expect("example config");
+        settings.mailbox.server = "127.0.0.1:1".into();
+        Originals { mailbox: settings.mailbox.clone(), password: "x".into(), ca: None, settings }
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_mailbox_delays_the_mail_a_few_times_then_it_goes_without_the_files() {
+        let dir =
+            std::env::temp_dir().join(format!("complaintd-originals-{}-{}", std::process::id(), fastrand::u64(..)));
+        let store = Store::connect("sqlite://outbox.db", &dir).await.expect("store");
+        let start = Utc.with_ymd_and_hms(2026, 11, 16, 2, 0, 0).single().expect("time");
+        let clock = Clock::manual(start);
+        let draft =
+            Draft { to: vec!["a@example.test".into()], text: "正文".into(), attach_later: true, ..Draft::default() };
+        let from = "d@example.test".parse().expect("address");
+        let mail = OutboxMail {
+            key: "k".into(),
+            ticket: None,
+            message_id: "m@x".into(),
+            envelope_from: "d@example.test".into(),
+            recipients: draft.recipients(),
+            subject: "s".into(),
+            body: compose(&draft, &from, "m@x", SystemTime::UNIX_EPOCH).expect("composed"),
+            not_before: start,
+            originals: Some("original@hq.example.test".into()),
+        };
+        let mut tx = store.begin().await.expect("tx");
+        tx.enqueue(&mail, start).await.expect("queued");
+        tx.commit().await.expect("commit");
+        let originals = unreachable();
+        for attempt in 1..=TRIES {
+            // Well after any backoff: the row is due again.
+            clock.set(start + TimeDelta::hours(attempt));
+            let claimed = store.claim_outbox(clock.now(), Duration::from_secs(60), 10).await.expect("claim");
+            assert_eq!(claimed.len(), 1, "attempt {attempt}");
+            let ready = originals.add(&store, &clock, claimed).await.expect("add");
+            if attempt < TRIES {
+                assert!(ready.is_empty(), "attempt {attempt}: put back for later");
+                let row = &store.outbox(None).await.expect("rows")[0];
+                assert!(row.last_error.as_deref().unwrap_or("").contains("original attachments"), "{row:?}");
+                continue;
+            }
+            assert_eq!(ready.len(), 1, "sent at last");
+            let message = mail_parser::MessageParser::new().parse(&ready[0].body).expect("a message");
+            let says = |p: &mail_parser::MessagePart| p.text_contents().is_some_and(|t| t == UNREADABLE);
+            assert!(message.parts.iter().any(says), "the mail says why its files are missing");
+        }
+    }
+}

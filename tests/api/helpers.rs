@@ -415,6 +415,17 @@ pub async fn append(user: &str, folder: &str, raw: &[u8]) {
     let _ = session.logout().await;
 }
 
+/// Deletes every message in `folder` of `user`'s lab mailbox.
+pub async fn empty_folder(user: &str, folder: &str) {
+    let mut session = imap_session(user).await;
+    session.select(folder).await.expect("select");
+    let flagged: Vec<_> =
+        session.store("1:*", "+FLAGS (\\Deleted)").await.expect("store").try_collect().await.expect("flag");
+    assert!(!flagged.is_empty(), "{folder} of {user} was empty already");
+    let _: Vec<_> = session.expunge().await.expect("expunge").try_collect().await.expect("expunged");
+    let _ = session.logout().await;
+}
+
 /// How many messages `folder` of `user`'s lab mailbox holds (cheap: no bodies).
 pub async fn count(user: &str, folder: &str) -> usize {
     let mut session = imap_session(user).await;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use complaintd::deadline::{Party, Reminder, RungAt};
 use complaintd::report::{Period, assess};
 use complaintd::ticket::{Status, TicketNo};
+use mail_parser::MimeHeaders as _;
 
 use crate::helpers::*;
 
@@ -65,6 +66,30 @@ async fn a_return_then_a_reassign_by_reply_restarts_the_clocks_at_the_new_statio
     let (bj, sh) = (of("BJ01"), of("SH02"));
     assert_eq!((bj.received, bj.overdue, bj.open_at_end, bj.returns_refused), (0, 0, 0, 0), "{bj:?}");
     assert_eq!((sh.received, sh.open_at_end), (1, 1), "{sh:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reassign_whose_original_mail_is_gone_goes_without_its_files_and_says_so() {
+    let mut app = spawn_app().await;
+    let (handler, desk, sh02) = (app.net.hq("liujia"), app.net.hq("complaints"), app.net.station("SH02"));
+    let id = format!("{}.c1@hq.example.test", app.net.prefix);
+    smtp_send(&handler, &[&desk], &complaint_with_photo(&handler, &desk, &id, FORM_BJ01)).await;
+    let forward = wait_for_mail(&app.net.station("BJ01"), 1, |m| m.subject.contains("投诉转出")).await;
+    let number = TicketNo::find_in(&forward[0].subject).expect("ticket in subject");
+    wait_for_folder(&desk, "Handled", 1).await;
+    empty_folder(&desk, "Handled").await;
+
+    let subject = format!("Re: [{number}] 投诉转出-马丽");
+    let move_id = format!("{}.r1@hq.example.test", app.net.prefix);
+    smtp_send(&handler, &[&desk], &reply_mail(&handler, &desk, &move_id, &forward[0].message_id, &subject, "转 SH02"))
+        .await;
+    let moved = wait_for_mail(&sh02, 1, |m| m.subject.contains("投诉转出")).await;
+    let message = mail_parser::MessageParser::default().parse(&moved[0].raw).expect("a message");
+    assert!(!message.attachments().any(|p| p.attachment_name() == Some("photo.jpg")));
+    let says = |p: &mail_parser::MessagePart| p.text_contents().is_some_and(|t| t.contains("原附件未能随本邮件发送"));
+    assert!(message.parts.iter().any(says), "{}", String::from_utf8_lossy(&moved[0].raw));
+    assert!(moved[0].text.contains(number.as_str()), "the forward itself is whole: {}", moved[0].text);
     app.stop().await;
 }
 
