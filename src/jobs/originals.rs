@@ -23,10 +23,13 @@ use crate::notify::compose::{FileAttachment, attach, files_of};
 use crate::store::{PendingMail, Retry, Store};
 
 /// Attempts of a mail whose originals cannot be read (IMAP down) before it
-/// is sent without them: about two minutes of retries.
+/// is sent without them: about a minute of retries.
 const TRIES: i64 = 6;
 /// Longest wait between those attempts.
 const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Reading a round's originals gets no longer than this: with the send
+/// that follows it stays well inside the claim's lease.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Said in the mail when its originals are not attached.
 const GONE: &str = "（原投诉邮件已不在邮箱中，原附件未能随本邮件发送；如需附件，请联系受理人。）";
@@ -59,7 +62,10 @@ impl Originals {
         if wanted.is_empty() {
             return Ok(mails);
         }
-        let found = self.read(wanted.values()).await;
+        let found = match tokio::time::timeout(READ_TIMEOUT, self.read(wanted.values())).await {
+            Ok(found) => found,
+            Err(_) => Err(anyhow::anyhow!("no answer from the mailbox in {READ_TIMEOUT:?}")),
+        };
         let mut ready = Vec::with_capacity(mails.len());
         for mut mail in mails {
             let Some(message_id) = wanted.get(&mail.id) else {
