@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::config::{Secret, Settings};
 use crate::desk::Desk;
 use crate::jobs::intake::IntakeWorker;
+use crate::jobs::originals::Originals;
 use crate::jobs::outbox::{OutboxWorker, SentCopies};
 use crate::jobs::report::ReportWorker;
 use crate::jobs::sweep::SweepWorker;
@@ -166,6 +167,12 @@ impl App {
             sent_copies,
             metrics: self.metrics.clone(),
             signer: self.signer.clone(),
+            originals: Originals {
+                mailbox: settings.mailbox.clone(),
+                password: self.imap_password.clone(),
+                ca: settings.mailbox.ca_file.as_ref().map(|p| settings.resolve(p)),
+                settings: settings.clone(),
+            },
         }
     }
 

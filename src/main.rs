@@ -305,9 +305,7 @@ async fn tickets_command(console: &Console, command: TicketsCommand) -> anyhow::
         TicketsCommand::Show { ticket, json } => return console.show(&ticket_no(&ticket)?, json).await,
         TicketsCommand::Close { ticket, invalid, note } => (ticket, OperatorAction::Close { valid: !invalid }, note),
         TicketsCommand::Reopen { ticket, note } => (ticket, OperatorAction::Reopen, note),
-        TicketsCommand::Reassign { ticket, station, note } => {
-            (ticket, OperatorAction::Reassign { station, files: Vec::new() }, note)
-        }
+        TicketsCommand::Reassign { ticket, station, note } => (ticket, OperatorAction::Reassign { station }, note),
         TicketsCommand::Extend { ticket, until, force, note } => {
             (ticket, OperatorAction::Extend { until: console.parse_local(&until)?, force }, note)
         }

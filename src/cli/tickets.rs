@@ -7,14 +7,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::clock::Clock;
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 use crate::deadline;
 use crate::desk::{Desk, OperatorAction, OperatorError, view};
-use crate::intake::Kind;
-use crate::mail::imap::Mailbox;
-use crate::notify::compose::{FileAttachment, files_of};
 use crate::printable::one_line;
-use crate::setup::password;
 use crate::store::{Store, TicketQuery};
 use crate::ticket::{Status, TicketNo};
 
@@ -254,25 +250,6 @@ impl Console {
         Ok(out)
     }
 
-    /// The attachments of the mail `number` was filed from, fetched by its
-    /// Message-ID from the Handled folder (none when it has no Message-ID or
-    /// is no longer there).
-    async fn original_files(&self, number: &TicketNo) -> Result<Vec<FileAttachment>, OperatorError> {
-        // The intake log's first complaint filed under the ticket is its source.
-        let source = self.store.inbound_of(number).await?.into_iter().find(|m| m.kind == Some(Kind::Complaint));
-        let Some(id) = source.and_then(|m| m.message_id) else { return Ok(Vec::new()) };
-        let s = &self.desk.settings;
-        let password = password(s.mailbox.password_env.as_deref(), s.mailbox.password.as_ref().map(Secret::expose))
-            .context("mailbox: no password (set mailbox.password_env or mailbox.password)")?;
-        let ca = s.mailbox.ca_file.as_ref().map(|p| s.resolve(p));
-        let mut mailbox = Mailbox::open_folder(&s.mailbox, &password, ca.as_deref(), &s.mailbox.handled_folder)
-            .await
-            .context("reading the original attachments back")?;
-        let raw = mailbox.fetch_by_message_id(&id).await;
-        mailbox.logout().await;
-        let Some(raw) = raw? else { return Ok(Vec::new()) };
-        Ok(files_of(&crate::intake::parse(&raw, s).attachments))
-    }
     /// Applies an operator's action in one transaction; returns what was done.
     pub async fn act(
         &self,
@@ -280,16 +257,10 @@ impl Console {
         action: &OperatorAction,
         note: Option<&str>,
     ) -> Result<String, OperatorError> {
-        // The original attachments go with a reassigned complaint: read back
-        // from the Handled folder before the transaction (nothing is stored).
-        let action = match action {
-            OperatorAction::Reassign { station, files } if files.is_empty() => {
-                OperatorAction::Reassign { station: station.clone(), files: self.original_files(number).await? }
-            }
-            other => other.clone(),
-        };
+        // A reassigned forward's original attachments are added by the
+        // daemon's outbox when it sends it (read back from the Handled folder).
         let mut tx = self.store.begin().await?;
-        let done = self.desk.operate(&mut tx, number, &action, &self.actor, note).await?;
+        let done = self.desk.operate(&mut tx, number, action, &self.actor, note).await?;
         tx.commit().await?;
         Ok(format!("{number}: {done}"))
     }

@@ -83,6 +83,7 @@ impl Desk {
                     forward: OutboxKey::forward(&number),
                     ack,
                     files: files_of(&msg.attachments),
+                    originals: None,
                     in_reply_to: msg.message_id.clone(),
                 };
                 self.assign(tx, &mut ticket, station, forward, now).await?;
@@ -171,7 +172,8 @@ impl Desk {
             .station(Some(station))
             .to(station.emails.clone())
             .cc(vec![ticket.handler.clone()])
-            .files(assignment.files);
+            .files(assignment.files)
+            .originals(assignment.originals);
         self.send(tx, forward).await?;
         tx.add_event(self.event(&ticket.number, EventKind::Forwarded).detail(&station.code)).await?;
         let ack = Notice::new(TemplateName::Ack, assignment.ack)
@@ -192,6 +194,9 @@ pub(super) struct Assignment {
     pub ack: OutboxKey,
     /// Sent on to the station.
     pub files: Vec<FileAttachment>,
+    /// The Message-ID of the mail whose attachments the outbox adds when it
+    /// sends the forward (a reassign: read back from the Handled folder).
+    pub originals: Option<String>,
     /// The complaint mail the acknowledgement answers.
     pub in_reply_to: Option<String>,
 }

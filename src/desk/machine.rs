@@ -111,7 +111,8 @@ impl Desk {
     }
 
     /// Puts `station`'s backups on `ticket` (once: later calls return
-    /// nothing) and sends them the forward, so the complaint reaches someone.
+    /// nothing) and sends them the forward, with the original attachments,
+    /// so the complaint reaches someone.
     /// Returns the backups newly in use.
     async fn use_backups(
         &self,
@@ -132,7 +133,8 @@ impl Desk {
             .about(&ticket)
             .station(Some(station))
             .to(station.backups.clone())
-            .cc(vec![ticket.handler.clone()]);
+            .cc(vec![ticket.handler.clone()])
+            .originals(tx.source_message_id(&ticket.number).await?);
         self.send(tx, forward).await?;
         Ok(station.backups.clone())
     }

@@ -89,8 +89,7 @@ impl Desk {
             self.refuse_return(tx, ticket, &new, &msg.from, &msg.reply_text, key, msg.message_id.clone()).await?;
             return Ok(format!("return refused: back to {}", new.code));
         }
-        // The original attachments are not read back on this path (no IMAP session here).
-        self.reassign(tx, ticket, &new, Vec::new(), now).await?;
+        self.reassign(tx, ticket, &new, now).await?;
         Ok(format!("moved to {}", new.code))
     }
 

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use super::complaint::Assignment;
 use super::{Desk, DeskError};
 use crate::config::Station;
-use crate::notify::compose::FileAttachment;
 use crate::notify::{KeyPrefix, Notice, OutboxKey, TemplateName};
 use crate::store::{EventKind, OperatorVerb, StoreError, Tx};
 use crate::ticket::{Status, Ticket, TicketNo};
@@ -21,9 +20,9 @@ pub enum OperatorAction {
     /// Open a closed ticket again (like the handler's "重开").
     Reopen,
     /// Hand the ticket to another station (or route an unrouted one): it is
-    /// forwarded there, with `files` (the original mail's attachments, read
-    /// back by the caller), and its clock starts again.
-    Reassign { station: String, files: Vec<FileAttachment> },
+    /// forwarded there with the original mail's attachments, and its clock
+    /// starts again.
+    Reassign { station: String },
     /// Move result and close to `until` (like a station's "申请延期"); past
     /// the cap, or a second time, only when `force`d.
     Extend { until: DateTime<Utc>, force: bool },
@@ -109,7 +108,7 @@ impl Desk {
                 let summary = self.reopen(tx, &mut ticket).await?;
                 Done { summary, words: "重新打开".to_owned(), station, to: handler, cc: vec![] }
             }
-            OperatorAction::Reassign { station: code, files } => {
+            OperatorAction::Reassign { station: code } => {
                 let Some(new) = self.settings.station(code).cloned() else {
                     let known: Vec<&str> = self.settings.stations.iter().map(|s| s.code.as_str()).collect();
                     return Err(refused(format!("unknown station {code:?} (known: {})", known.join(", "))));
@@ -124,7 +123,7 @@ impl Desk {
                     let summary = format!("return refused: back to {}", new.code);
                     Done { summary, words: String::new(), station: Some(new), to: vec![], cc: vec![] }
                 } else {
-                    self.reassign(tx, &mut ticket, &new, files.clone(), now).await?;
+                    self.reassign(tx, &mut ticket, &new, now).await?;
                     let summary = format!("reassigned to {}", new.code);
                     let words = format!("改派给 {} {}", new.code, new.name);
                     // The station that had it is told where it went; the handler has the ack.
@@ -169,13 +168,13 @@ impl Desk {
 
     /// Gives the ticket to `to` as if it had been routed there now: what
     /// the last station did no longer counts, its unsent alerts are
-    /// withdrawn, the clock starts again and the handler is told.
+    /// withdrawn, the clock starts again and the handler is told. The
+    /// forward carries the original mail's attachments (added by the outbox).
     pub(super) async fn reassign(
         &self,
         tx: &mut Tx,
         ticket: &mut Ticket,
         to: &Station,
-        files: Vec<FileAttachment>,
         now: DateTime<Utc>,
     ) -> Result<(), DeskError> {
         for prefix in KeyPrefix::alerts(&ticket.number) {
@@ -186,7 +185,8 @@ impl Desk {
         let assignment = Assignment {
             forward: OutboxKey::reassigned(&ticket.number, TemplateName::Forward, &to.code, now),
             ack: OutboxKey::reassigned(&ticket.number, TemplateName::Ack, &to.code, now),
-            files,
+            files: Vec::new(),
+            originals: tx.source_message_id(&ticket.number).await?,
             in_reply_to: None,
         };
         self.assign(tx, ticket, to, assignment, now).await

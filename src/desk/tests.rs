@@ -517,7 +517,7 @@ async fn the_operator_reassigning_to_the_returning_station_refuses_the_return() 
     let mut f = Fixture::new().await;
     let number = f.complaint().await;
     f.take(&reply(BJ01, Some("r1@s"), &number, "不属于本站")).await;
-    let action = OperatorAction::Reassign { station: "bj01".into(), files: vec![] };
+    let action = OperatorAction::Reassign { station: "bj01".into() };
     let mut tx = f.store.begin().await.expect("begin");
     let done = f.desk.operate(&mut tx, &number, &action, "operator:root", Some("客户确在海淀")).await.expect("done");
     tx.commit().await.expect("commit");

@@ -5,6 +5,7 @@
 
 pub mod intake;
 pub mod intake_plan;
+pub mod originals;
 pub mod outbox;
 pub mod report;
 pub mod sweep;

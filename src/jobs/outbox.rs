@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use crate::auth::Signer;
 use crate::clock::Clock;
 use crate::config::MailboxSettings;
+use crate::jobs::originals::Originals;
 use crate::jobs::{Backoff, Step, Stop, pause};
 use crate::mail::imap::Mailbox;
 use crate::mail::smtp::Sender;
@@ -83,6 +84,8 @@ pub struct OutboxWorker {
     pub metrics: Arc<Metrics>,
     /// DKIM-signs each mail at send time, after its Date is set.
     pub signer: Option<Arc<Signer>>,
+    /// Adds a forward's original attachments at send time.
+    pub originals: Originals,
 }
 
 impl Step for OutboxWorker {
@@ -115,6 +118,7 @@ impl OutboxWorker {
         let now = self.clock.now();
         let batch = self.store.claim_outbox(now, LEASE, self.parallel.max(1) as i64).await?;
         let (mut sent, to_send) = self.settle_doubts(batch).await?;
+        let to_send = self.originals.add(&self.store, &self.clock, to_send).await?;
         let outcomes: Vec<anyhow::Result<Option<i64>>> = futures_util::stream::iter(to_send)
             .map(|mail| async move { self.send_one(mail).await })
             .buffer_unordered(self.parallel.max(1))

@@ -42,6 +42,9 @@ pub struct Draft {
     pub html: Option<String>,
     /// Files sent along (the complaint's original attachments).
     pub attachments: Vec<FileAttachment>,
+    /// More files are added when it is sent ([`attach`]): it is composed as
+    /// multipart/mixed even without attachments now.
+    pub attach_later: bool,
     /// The message this one answers, so the recipient's client threads it.
     pub in_reply_to: Option<String>,
     /// Its RFC 3834 `Auto-Submitted` value: every mail the daemon sends
@@ -128,18 +131,53 @@ pub fn compose(draft: &Draft, from: &Mailbox, message_id: &str, date: SystemTime
             .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html.clone())),
         None => MultiPart::mixed().singlepart(text),
     };
-    let message = if draft.attachments.is_empty() && draft.html.is_none() {
+    let message = if draft.attachments.is_empty() && draft.html.is_none() && !draft.attach_later {
         builder.singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(draft.text.clone()))?
     } else {
         let mut mixed = if draft.html.is_some() { MultiPart::mixed().multipart(body) } else { body };
         for a in &draft.attachments {
-            let content_type = ContentType::parse(&a.content_type)
-                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid type"));
-            mixed = mixed.singlepart(AttachmentPart::new(header_safe(&a.filename)).body(a.data.clone(), content_type));
+            mixed = mixed.singlepart(file_part(a));
         }
         builder.multipart(mixed)?
     };
     Ok(message.formatted())
+}
+
+/// A file as a MIME part (an unknown type is sent as octet-stream).
+fn file_part(a: &FileAttachment) -> SinglePart {
+    let content_type = ContentType::parse(&a.content_type)
+        .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid type"));
+    AttachmentPart::new(header_safe(&a.filename)).body(a.data.clone(), content_type)
+}
+
+/// Adds `files` (and, when the originals could not be read back, `note` as
+/// a text part) to a mail composed with [`Draft::attach_later`], before its
+/// closing boundary, as lettre would have written them.
+pub fn attach(body: &[u8], files: &[FileAttachment], note: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    use mail_parser::MimeHeaders as _;
+    let headers = mail_parser::MessageParser::new().parse_headers(body).context("the queued mail has no headers")?;
+    let boundary = headers
+        .content_type()
+        .filter(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
+        .and_then(|ct| ct.attribute("boundary"))
+        .context("the queued mail is not multipart")?;
+    let close = format!("--{boundary}--");
+    let at = body
+        .windows(close.len())
+        .rposition(|w| w == close.as_bytes())
+        .context("the queued mail has no closing boundary")?;
+    let mut parts = Vec::new();
+    if let Some(note) = note {
+        parts.push(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(note.to_owned()));
+    }
+    parts.extend(files.iter().map(file_part));
+    let mut out = body[..at].to_vec();
+    for part in parts {
+        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        out.extend_from_slice(&part.formatted());
+    }
+    out.extend_from_slice(&body[at..]);
+    Ok(out)
 }
 
 /// The bytes handed to SMTP, finalised at send time: the `Date` header is
@@ -181,6 +219,7 @@ pub fn finalize(body: &[u8], now: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mail_parser::MimeHeaders as _;
 
     #[test]
     fn the_date_is_set_at_send_time() {
@@ -190,6 +229,39 @@ mod tests {
         assert_eq!(out, "From: a@x\r\nDate: Mon, 5 Jan 2026 09:00:00 +0000\r\nSubject: s\r\n\r\nDate: in the body\r\n");
         let undated = finalize(b"From: a@x\r\n\r\nbody", at);
         assert!(undated.starts_with(b"Date: Mon, 5 Jan 2026 09:00:00 +0000\r\nFrom: a@x\r\n\r\nbody"));
+    }
+
+    #[test]
+    fn files_added_at_send_time_read_like_files_composed_at_once() {
+        let from: Mailbox = "d@example.test".parse().unwrap();
+        let photo = FileAttachment {
+            filename: "照片.jpg".into(),
+            content_type: "image/jpeg".into(),
+            data: vec![0, 255, 7, 13, 10],
+        };
+        for html in [None, Some("<p>正文</p>".to_owned())] {
+            let draft = Draft {
+                to: vec!["a@example.test".into()],
+                subject: "s".into(),
+                text: "正文".into(),
+                html: html.clone(),
+                attach_later: true,
+                ..Draft::default()
+            };
+            let queued = compose(&draft, &from, "x@y", SystemTime::UNIX_EPOCH).unwrap();
+            let sent = attach(&queued, std::slice::from_ref(&photo), Some("附件未能取回")).unwrap();
+            let message = mail_parser::MessageParser::new().parse(&sent).unwrap();
+            let files: Vec<_> = message.attachments().filter(|a| a.attachment_name().is_some()).collect();
+            assert_eq!(files.len(), 1, "{}", String::from_utf8_lossy(&sent));
+            assert_eq!(files[0].attachment_name(), Some("照片.jpg"));
+            assert_eq!(files[0].contents(), photo.data.as_slice());
+            assert!(message.body_text(0).is_some_and(|t| t.contains("正文")));
+            let says = |p: &mail_parser::MessagePart| p.text_contents().is_some_and(|t| t.contains("附件未能取回"));
+            assert!(message.parts.iter().any(says), "the mail says the files are missing");
+        }
+        let plain = Draft { to: vec!["a@example.test".into()], text: "t".into(), ..Draft::default() };
+        let single = compose(&plain, &from, "x@y", SystemTime::UNIX_EPOCH).unwrap();
+        assert!(attach(&single, std::slice::from_ref(&photo), None).is_err(), "not multipart: refused, not garbled");
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct Notice<'a> {
     cc: Vec<String>,
     in_reply_to: Option<String>,
     files: Vec<FileAttachment>,
+    /// The Message-ID of the mail whose attachments the outbox adds at send time.
+    originals: Option<String>,
     auto_submitted: AutoSubmitted,
     not_before: Option<DateTime<Utc>>,
     /// Years the ticket's deadlines count through without an official
@@ -78,6 +80,7 @@ impl<'a> Notice<'a> {
             cc: Vec::new(),
             in_reply_to: None,
             files: Vec::new(),
+            originals: None,
             auto_submitted: AutoSubmitted::Generated,
             not_before: None,
             provisional: Vec::new(),
@@ -114,6 +117,14 @@ impl<'a> Notice<'a> {
 
     pub fn files(mut self, files: Vec<FileAttachment>) -> Self {
         self.files = files;
+        self
+    }
+
+    /// Carries the attachments of the mail with this Message-ID (the one a
+    /// ticket was filed from), read back from the Handled folder when the
+    /// outbox sends it: nothing is stored twice, and the desk does no IMAP.
+    pub fn originals(mut self, message_id: Option<String>) -> Self {
+        self.originals = message_id;
         self
     }
 
@@ -246,11 +257,14 @@ impl Notifier {
             text: rendered.text,
             html: rendered.html,
             attachments: notice.files,
+            attach_later: notice.originals.is_some(),
             in_reply_to: notice.in_reply_to,
             auto_submitted: notice.auto_submitted,
         };
         let ticket = notice.ticket.map(|t| &t.number);
-        self.outbox_mail(notice.key, ticket, notice.template, &draft, notice.not_before.unwrap_or(now), now)
+        let mail =
+            self.outbox_mail(notice.key, ticket, notice.template, &draft, notice.not_before.unwrap_or(now), now)?;
+        Ok(OutboxMail { originals: notice.originals, ..mail })
     }
 
     /// Composes a draft rendered elsewhere (reports) into the mail the
@@ -276,6 +290,7 @@ impl Notifier {
             subject: draft.subject.clone(),
             body,
             not_before,
+            originals: None,
         })
     }
 }

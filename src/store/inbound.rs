@@ -128,6 +128,23 @@ impl Store {
 }
 
 impl Tx {
+    /// The Message-ID of the mail `ticket` was filed from (its first
+    /// complaint, else its pre-report), as the intake log has it.
+    pub async fn source_message_id(&mut self, ticket: &TicketNo) -> Result<Option<String>> {
+        Ok(on_tx!(self, |c| {
+            sqlx::query_scalar(
+                "SELECT message_id FROM inbound
+                 WHERE ticket = $1 AND kind IN ($2, $3) AND message_id IS NOT NULL
+                 ORDER BY CASE kind WHEN $2 THEN 0 ELSE 1 END, received_at, id LIMIT 1",
+            )
+            .bind(ticket.as_str())
+            .bind(Kind::Complaint.as_str())
+            .bind(Kind::PreReport.as_str())
+            .fetch_optional(&mut *c)
+            .await?
+        }))
+    }
+
     /// Records a message as taken; its row, or `None` when it was taken
     /// before (same UID or same Message-ID): the caller must then do nothing.
     pub async fn claim_inbound(&mut self, r: &InboundRecord) -> Result<Option<InboundId>> {

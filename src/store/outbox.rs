@@ -26,6 +26,9 @@ pub struct OutboxMail {
     pub body: Vec<u8>,
     /// Not sent before this instant (working-time rules).
     pub not_before: DateTime<Utc>,
+    /// The Message-ID of the mail whose attachments are added when it is
+    /// sent (read back from the Handled folder; see `jobs::originals`).
+    pub originals: Option<String>,
 }
 
 /// An outbox row claimed for sending.
@@ -191,6 +194,25 @@ impl Store {
         Ok(())
     }
 
+    /// Of these outbox rows, those that carry the originals of a mail: row id
+    /// -> that mail's Message-ID. One query for a round's claimed rows.
+    pub async fn outbox_originals(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, String>> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: Vec<(i64, String)> = on_pool!(self, |p| {
+            let mut q =
+                sqlx::QueryBuilder::new("SELECT id, originals FROM outbox WHERE originals IS NOT NULL AND id IN (");
+            let mut list = q.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(p).await?
+        });
+        Ok(rows.into_iter().collect())
+    }
+
     /// When the next pending mail becomes due (for the outbox worker's sleep).
     pub async fn next_outbox_due(&self) -> Result<Option<DateTime<Utc>>> {
         let sql = sqlx::AssertSqlSafe(format!(
@@ -279,7 +301,7 @@ impl Tx {
             let keys: Vec<String> = on_tx!(self, |c| {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO outbox (key, ticket, message_id, envelope_from, recipients, subject, body,
-                                         created_at, next_attempt_at) ",
+                                         created_at, next_attempt_at, originals) ",
                 );
                 q.push_values(rows, |mut row, m| {
                     row.push_bind(&m.key)
@@ -290,7 +312,8 @@ impl Tx {
                         .push_bind(&m.subject)
                         .push_bind(&m.body)
                         .push_bind(to_ms(now))
-                        .push_bind(to_ms(m.not_before.max(now)));
+                        .push_bind(to_ms(m.not_before.max(now)))
+                        .push_bind(&m.originals);
                 });
                 q.push(" ON CONFLICT (key) DO NOTHING RETURNING key");
                 q.build_query_scalar().fetch_all(&mut *c).await?

@@ -38,6 +38,7 @@ fn mail(ticket: &TicketNo, key: &str) -> OutboxMail {
         subject: key.into(),
         body: b"body".to_vec(),
         not_before: at(2),
+        originals: None,
     }
 }
 

@@ -415,6 +415,17 @@ pub async fn append(user: &str, folder: &str, raw: &[u8]) {
     let _ = session.logout().await;
 }
 
+/// Deletes every message in `folder` of `user`'s lab mailbox.
+pub async fn empty_folder(user: &str, folder: &str) {
+    let mut session = imap_session(user).await;
+    session.select(folder).await.expect("select");
+    let flagged: Vec<_> =
+        session.store("1:*", "+FLAGS (\\Deleted)").await.expect("store").try_collect().await.expect("flag");
+    assert!(!flagged.is_empty(), "{folder} of {user} was empty already");
+    let _: Vec<_> = session.expunge().await.expect("expunge").try_collect().await.expect("expunged");
+    let _ = session.logout().await;
+}
+
 /// How many messages `folder` of `user`'s lab mailbox holds (cheap: no bodies).
 pub async fn count(user: &str, folder: &str) -> usize {
     let mut session = imap_session(user).await;
@@ -450,6 +461,41 @@ pub async fn wait_for_mail(user: &str, count: usize, pred: impl Fn(&Received) ->
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The photo [`complaint_with_photo`] attaches.
+pub fn photo() -> Vec<u8> {
+    (0..5000u32).map(|i| (i * 7 % 256) as u8).collect()
+}
+
+/// A complaint form mail with [`photo`] attached as `photo.jpg`.
+pub fn complaint_with_photo(from: &str, to: &str, message_id: &str, form: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    // Folded at 76 as mail clients write it: a longer line is rewrapped on
+    // the way, which breaks the DKIM body hash of the submission port.
+    let b64 = |b: &[u8]| {
+        let text = base64::engine::general_purpose::STANDARD.encode(b);
+        text.as_bytes().chunks(76).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join("\r\n")
+    };
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: =?utf-8?B?{s}?=\r\nMessage-ID: <{message_id}>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{form}\r\n--b1\r\nContent-Type: image/jpeg\r\n\
+         Content-Disposition: attachment; filename=photo.jpg\r\nContent-Transfer-Encoding: base64\r\n\r\n{p}\r\n--b1--\r\n",
+        s = b64("投诉转出".as_bytes()),
+        form = b64(form.as_bytes()),
+        p = b64(&photo()),
+    )
+    .into_bytes()
+}
+
+/// `mail` carries [`photo`] as `photo.jpg`, byte for byte.
+pub fn assert_carries_the_photo(mail: &Received) {
+    use mail_parser::MimeHeaders as _;
+    let message = mail_parser::MessageParser::default().parse(&mail.raw).expect("a message");
+    let attachment = message.attachments().next().unwrap_or_else(|| panic!("no attachment in {:?}", mail.subject));
+    assert_eq!(attachment.attachment_name(), Some("photo.jpg"));
+    assert_eq!(attachment.contents(), photo().as_slice());
 }
 
 /// A complaint form mail as the call center writes it (plain UTF-8, base64).

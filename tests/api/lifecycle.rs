@@ -17,10 +17,15 @@ struct Case {
 /// Files the BJ01 complaint (expedited) at Monday 2026-11-16 09:30 and
 /// waits for its forward.
 async fn filed() -> Case {
+    filed_as(complaint_mail).await
+}
+
+/// Like [`filed`], the complaint mail written by `mail` (from, to, Message-ID, form).
+async fn filed_as(mail: fn(&str, &str, &str, &str) -> Vec<u8>) -> Case {
     let app = spawn_app().await;
     let (handler, desk, station) = (app.net.hq("liujia"), app.net.hq("complaints"), app.net.station("BJ01"));
     let id = format!("{}.c1@hq.example.test", app.net.prefix);
-    smtp_send(&handler, &[&desk], &complaint_mail(&handler, &desk, &id, FORM_BJ01)).await;
+    smtp_send(&handler, &[&desk], &mail(&handler, &desk, &id, FORM_BJ01)).await;
     let forward = wait_for_mail(&station, 1, |m| m.subject.contains("投诉转出")).await;
     let number = TicketNo::find_in(&forward[0].subject).expect("ticket in subject");
     Case { forward_id: forward[0].message_id.clone(), number, app, handler, desk, station }
@@ -186,13 +191,17 @@ impl Case {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bounced_forward_reaches_the_stations_backup_and_the_handler_hears_why() {
-    let mut c = filed().await;
+    let mut c = filed_as(complaint_with_photo).await;
     let backup = c.app.net.station("BJ01-backup");
+    // The original is in the Handled folder, where the re-sent forward's files are read back from.
+    wait_for_folder(&c.desk, "Handled", 1).await;
     smtp_send("", &[&c.desk], &c.bounce(&c.station, "5.2.2", "552 5.2.2 mailbox full")).await;
 
-    // The backup gets the forward; the handler is told which address failed and why.
+    // The backup gets the forward, with the original attachments; the
+    // handler is told which address failed and why.
     let forward = wait_for_mail(&backup, 1, |m| m.subject.contains("投诉转出")).await;
     assert!(forward[0].subject.contains(c.number.as_str()), "{}", forward[0].subject);
+    assert_carries_the_photo(&forward[0]);
     let alert = wait_for_mail(&c.handler, 1, |m| m.subject.contains("邮件无法送达")).await;
     assert!(alert[0].text.contains(&c.station), "{}", alert[0].text);
     assert!(alert[0].text.contains("mailbox full") && alert[0].text.contains(&backup), "{}", alert[0].text);

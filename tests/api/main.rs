@@ -14,6 +14,7 @@ mod hostile;
 mod hygiene;
 mod instances;
 mod lifecycle;
+mod moves;
 mod operator;
 mod outages;
 mod poison;
