@@ -6,6 +6,7 @@
 //! Served by the metrics endpoint's axum server, or on `[http] listen`.
 
 pub mod pages;
+mod samples;
 pub mod session;
 pub mod templates;
 
