@@ -108,6 +108,17 @@ fn failed(e: impl std::fmt::Display) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "数据库暂不可用\n").into_response()
 }
 
+/// A POST from another site (or from no page at all): refused, see
+/// [`session::same_origin`].
+fn cross_site(headers: &HeaderMap) -> Option<Response> {
+    let get = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
+    if session::same_origin(get(header::HOST), get(header::ORIGIN), get(header::REFERER)) {
+        return None;
+    }
+    info!(origin = ?get(header::ORIGIN).map(crate::printable::one_line), "board: cross-site POST refused");
+    Some((StatusCode::FORBIDDEN, "请从看板页面提交\n").into_response())
+}
+
 async fn login_page(State(b): Shared) -> Response {
     b.render(StatusCode::OK, "login.html", None, json!({ "error": false }))
 }
@@ -118,7 +129,10 @@ struct Login {
     password: String,
 }
 
-async fn login(State(b): Shared, Form(form): Form<Login>) -> Response {
+async fn login(State(b): Shared, headers: HeaderMap, Form(form): Form<Login>) -> Response {
+    if let Some(refused) = cross_site(&headers) {
+        return refused;
+    }
     let users = b.desk.load().settings.http.as_ref().map(|h| h.users.clone()).unwrap_or_default();
     let name = form.name.trim().to_owned();
     let who = name.clone();
@@ -141,6 +155,9 @@ async fn login(State(b): Shared, Form(form): Form<Login>) -> Response {
 }
 
 async fn logout(State(b): Shared, headers: HeaderMap) -> Response {
+    if let Some(refused) = cross_site(&headers) {
+        return refused;
+    }
     if let Some(token) = headers.get(header::COOKIE).and_then(|c| c.to_str().ok()).and_then(session::token_in) {
         b.sessions.close(token);
     }
