@@ -211,7 +211,8 @@ impl App {
 }
 
 /// What the outbox worker is built from besides the settings: the same for
-/// the daemon's whole run (the SMTP server and the DKIM key take a restart).
+/// the daemon's whole run (the SMTP server, its pool size and the DKIM key
+/// take a restart).
 struct OutboxParts {
     store: Store,
     sender: Sender,
@@ -253,8 +254,8 @@ fn board_pages(desk: &Desk) -> anyhow::Result<BoardTemplates> {
 /// the holiday files: all read and checked first, then swapped in at once.
 /// The workers pick the new desk up at their next round; the IMAP session,
 /// the outbox and the database stay as they are. What cannot change while
-/// running (listen addresses, the database, the mailbox's server) takes a
-/// restart.
+/// running (listen addresses, the database, the mailbox's and the SMTP server,
+/// the DKIM key) takes a restart.
 pub struct Reloader {
     config: PathBuf,
     desk: Arc<ArcSwap<Desk>>,

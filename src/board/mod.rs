@@ -18,7 +18,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -69,9 +69,16 @@ impl Board {
         desk.settings.http.as_ref()?.users.iter().find(|u| u.name == name).cloned()
     }
 
-    fn render(&self, status: StatusCode, page: &str, user: Option<&BoardUser>, ctx: serde_json::Value) -> Response {
-        let name = user.map(|u| u.name.clone());
-        match self.pages.load().render(page, json!({ "user": name, "page": ctx })) {
+    /// Renders `page` with `ctx` as `page` and the user's name as `user`
+    /// (straight from `ctx`: no JSON copy of a large page in between).
+    fn render(&self, status: StatusCode, page: &str, user: Option<&BoardUser>, ctx: impl Serialize) -> Response {
+        #[derive(Serialize)]
+        struct Context<'a, T> {
+            user: Option<&'a str>,
+            page: T,
+        }
+        let user = user.map(|u| u.name.as_str());
+        match self.pages.load().render(page, Context { user, page: ctx }) {
             Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
             Err(e) => {
                 warn!(error = %e, "board: page failed");
@@ -172,8 +179,7 @@ async fn now(State(b): Shared, headers: HeaderMap) -> Response {
         Err(e) => return failed(e),
     };
     let mine: Vec<_> = tickets.into_iter().filter(|t| pages::may_see(&desk, &user, t.station.as_deref())).collect();
-    let page = pages::now(&desk, &mine);
-    b.render(StatusCode::OK, "now.html", Some(&user), json!(page))
+    b.render(StatusCode::OK, "now.html", Some(&user), pages::now(&desk, &mine))
 }
 
 async fn ticket(State(b): Shared, headers: HeaderMap, Path(number): Path<String>) -> Response {
@@ -191,7 +197,7 @@ async fn ticket(State(b): Shared, headers: HeaderMap, Path(number): Path<String>
         Ok(t) => t,
         Err(e) => return failed(e),
     };
-    b.render(StatusCode::OK, "ticket.html", Some(&user), json!(pages::ticket(&desk, &t, &timeline)))
+    b.render(StatusCode::OK, "ticket.html", Some(&user), pages::ticket(&desk, &t, &timeline))
 }
 
 #[derive(Deserialize)]
@@ -246,7 +252,7 @@ async fn assessment_for(
 async fn assessment(State(b): Shared, headers: HeaderMap, Query(q): Query<MonthQuery>) -> Response {
     let Some(user) = b.user(&headers) else { return to_login() };
     match assessment_for(&b, &user, q.month.as_deref()).await {
-        Ok(a) => b.render(StatusCode::OK, "assessment.html", Some(&user), json!(pages::assessment(&a))),
+        Ok(a) => b.render(StatusCode::OK, "assessment.html", Some(&user), pages::assessment(&a)),
         Err(r) => r,
     }
 }
