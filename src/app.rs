@@ -75,14 +75,9 @@ impl App {
             Some(m) => Some(TcpListener::bind(m.listen).await.with_context(|| format!("metrics.listen {}", m.listen))?),
             None => None,
         };
-        let (board, pages) = match settings.http.as_ref().filter(|h| !h.users.is_empty()) {
-            Some(h) => {
-                let pages = Arc::new(ArcSwap::from_pointee(board_pages(&settings)?));
-                let listener =
-                    TcpListener::bind(h.listen).await.with_context(|| format!("http.listen {}", h.listen))?;
-                (Some(listener), Some(pages))
-            }
-            None => (None, None),
+        let board = match settings.http.as_ref().filter(|h| !h.users.is_empty()) {
+            Some(h) => Some(TcpListener::bind(h.listen).await.with_context(|| format!("http.listen {}", h.listen))?),
+            None => None,
         };
         let verifier = Arc::new(Verifier::new(&settings.auth).context("auth")?);
         let signer = match &settings.dkim {
@@ -90,6 +85,10 @@ impl App {
             None => None,
         };
         let desk = crate::setup::desk(settings, clock)?;
+        let pages = match &board {
+            Some(_) => Some(Arc::new(ArcSwap::from_pointee(board_pages(&desk)?))),
+            None => None,
+        };
         // Before any worker: deadlines that new holiday data moved are
         // repaired, and the sweep plans from them.
         let repair = desk.repair_deadlines(&store).await.context("repairing deadlines")?;
@@ -150,29 +149,18 @@ impl App {
         )
     }
 
+    /// The outbox worker for the running desk's settings.
     pub fn outbox_worker(&self) -> OutboxWorker {
-        let desk = self.desk.load();
-        let settings = &desk.settings;
-        let sent_copies = settings.smtp.sent_copy.as_ref().map(|address| SentCopies {
-            address: address.clone(),
-            mailbox: settings.mailbox.clone(),
-            password: self.imap_password.clone(),
-            ca: settings.mailbox.ca_file.as_ref().map(|p| settings.resolve(p)),
-        });
-        OutboxWorker {
+        self.outbox_parts().build(&self.desk.load())
+    }
+
+    fn outbox_parts(&self) -> OutboxParts {
+        OutboxParts {
             store: self.store.clone(),
             sender: self.sender.clone(),
-            clock: desk.clock.clone(),
-            parallel: settings.smtp.pool_size as usize,
-            sent_copies,
+            imap_password: self.imap_password.clone(),
             metrics: self.metrics.clone(),
             signer: self.signer.clone(),
-            originals: Originals {
-                mailbox: settings.mailbox.clone(),
-                password: self.imap_password.clone(),
-                ca: settings.mailbox.ca_file.as_ref().map(|p| settings.resolve(p)),
-                settings: settings.clone(),
-            },
         }
     }
 
@@ -196,7 +184,10 @@ impl App {
         workers.spawn(m.track(Worker::Sweep, sweep));
         let report = jobs::run(self.report_worker(), self.report_wake.clone(), stop.clone());
         workers.spawn(m.track(Worker::Report, report));
-        let outbox = jobs::run(self.outbox_worker(), self.outbox_wake.clone(), stop.clone());
+        // Built again after each reload: its settings follow the config.
+        let parts = self.outbox_parts();
+        let outbox = jobs::Rebuilt::new(self.desk.clone(), move |desk| parts.build(desk));
+        let outbox = jobs::run(outbox, self.outbox_wake.clone(), stop.clone());
         workers.spawn(m.track(Worker::Outbox, outbox));
         if let (Some(listener), Some(settings)) =
             (self.metrics_listener.take(), self.desk.load().settings.metrics.clone())
@@ -220,17 +211,58 @@ impl App {
     }
 }
 
+/// What the outbox worker is built from besides the settings: the same for
+/// the daemon's whole run (the SMTP server, its pool size and the DKIM key
+/// take a restart).
+struct OutboxParts {
+    store: Store,
+    sender: Sender,
+    imap_password: String,
+    metrics: Arc<Metrics>,
+    signer: Option<Arc<Signer>>,
+}
+
+impl OutboxParts {
+    fn build(&self, desk: &Desk) -> OutboxWorker {
+        let settings = &desk.settings;
+        let sent_copies = settings.smtp.sent_copy.as_ref().map(|address| SentCopies {
+            address: address.clone(),
+            mailbox: settings.mailbox.clone(),
+            password: self.imap_password.clone(),
+            ca: settings.mailbox.ca_file.as_ref().map(|p| settings.resolve(p)),
+        });
+        OutboxWorker {
+            store: self.store.clone(),
+            sender: self.sender.clone(),
+            clock: desk.clock.clone(),
+            parallel: settings.smtp.pool_size as usize,
+            sent_copies,
+            metrics: self.metrics.clone(),
+            signer: self.signer.clone(),
+            originals: Originals {
+                mailbox: settings.mailbox.clone(),
+                password: self.imap_password.clone(),
+                ca: settings.mailbox.ca_file.as_ref().map(|p| settings.resolve(p)),
+                settings: settings.clone(),
+            },
+        }
+    }
+}
+
 /// The board's pages, from the `board` folder of the templates directory.
-fn board_pages(settings: &Settings) -> anyhow::Result<BoardTemplates> {
-    Ok(BoardTemplates::load(&settings.resolve(&settings.templates.dir).join("board"))?)
+/// Each is rendered with its sample context for `desk`: a broken page stops
+/// the start (or the reload).
+fn board_pages(desk: &Desk) -> anyhow::Result<BoardTemplates> {
+    let settings = &desk.settings;
+    Ok(BoardTemplates::load_checked(&settings.resolve(&settings.templates.dir).join("board"), desk)?)
 }
 
 /// Reloads the config file, the station directory in it, the templates and
 /// the holiday files: all read and checked first, then swapped in at once.
 /// The workers pick the new desk up at their next round; the IMAP session,
 /// the outbox and the database stay as they are. What cannot change while
-/// running (listen addresses, the database, the mailbox's server) takes a
-/// restart.
+/// running (listen addresses, the database, the mailbox's and the SMTP server,
+/// the DKIM key) takes a restart.
 pub struct Reloader {
     config: PathBuf,
     desk: Arc<ArcSwap<Desk>>,
@@ -257,11 +289,11 @@ impl Reloader {
     async fn try_reload(&self) -> anyhow::Result<()> {
         let settings = Settings::load(&self.config)?;
         let clock = self.desk.load().clock.clone();
+        let desk = Arc::new(crate::setup::desk(settings, clock)?);
         let pages = match &self.pages {
-            Some(_) => Some(board_pages(&settings)?),
+            Some(_) => Some(board_pages(&desk)?),
             None => None,
         };
-        let desk = Arc::new(crate::setup::desk(settings, clock)?);
         self.desk.store(desk.clone());
         if let (Some(live), Some(pages)) = (&self.pages, pages) {
             live.store(Arc::new(pages));

@@ -2,11 +2,12 @@
 //! the raw lab, side by side in one run. They report figures and never fail
 //! on a slow one; they are not tests.
 //!
-//!     cargo bench --bench lab -- [--quick] [--only latency,backlog,sweep,parse] [--out DIR]
+//!     cargo bench --bench lab -- [--quick] [--only latency,backlog,sweep,parse,board] [--out DIR]
 //!
 //! Needs the lab (`scripts/lab up` and `eval "$(scripts/lab env)"`).
 
 mod backlog;
+mod board;
 mod daemon_log;
 mod hostile;
 mod latency;
@@ -49,7 +50,7 @@ impl Plan {
                 }
                 "--out" => plan.out = it.next().context("--out needs a directory")?.into(),
                 other => anyhow::bail!(
-                    "unknown argument {other:?} (--quick, --only latency,backlog,hostile,sweep,parse, --out DIR)"
+                    "unknown argument {other:?} (--quick, --only latency,backlog,hostile,sweep,parse,board, --out DIR)"
                 ),
             }
         }
@@ -82,6 +83,7 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
         hostile: None,
         sweep: None,
         parse: None,
+        board: None,
     };
     let q = plan.quick;
     if plan.wants("parse") {
@@ -106,6 +108,10 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
         eprintln!("bench: deadline sweep");
         let sizes: &[usize] = if q { &[10_000, 100_000] } else { &[10_000, 100_000, 1_000_000] };
         report.sweep = Some(sweep::run(&lab, sizes, &work).await?);
+    }
+    if plan.wants("board") {
+        eprintln!("bench: board pages");
+        report.board = Some(board::run(&lab, 100_000, if q { 50 } else { 300 }, &work).await?);
     }
     report.machine.load_after = report::loadavg();
     report.wall_secs = started.elapsed().as_secs_f64();

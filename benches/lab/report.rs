@@ -7,6 +7,7 @@ use std::process::Command;
 use serde::Serialize;
 
 use crate::backlog::Backlog;
+use crate::board::BoardRun;
 use crate::hostile::Hostile;
 use crate::latency::Latency;
 use crate::parse::Parse;
@@ -118,6 +119,7 @@ pub struct Report {
     pub hostile: Option<Hostile>,
     pub sweep: Option<Vec<SweepRun>>,
     pub parse: Option<Parse>,
+    pub board: Option<BoardRun>,
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -175,6 +177,9 @@ impl Report {
         }
         if let Some(s) = &self.sweep {
             self.sweep_md(&mut o, s);
+        }
+        if let Some(b) = &self.board {
+            board_md(&mut o, b);
         }
         if let Some(p) = &self.parse {
             let _ = writeln!(o, "### Parse throughput\n");
@@ -360,4 +365,26 @@ Throughput against the clean backlog of this run: {} (target within 10 %: {}); p
             );
         }
     }
+}
+
+fn board_md(o: &mut String, b: &BoardRun) {
+    let _ = writeln!(o, "### Board pages\n");
+    let _ = writeln!(
+        o,
+        "{} tickets ({} open, {} with the first reply overdue), {} events, {} outbox rows, {} inbound rows, \
+         loaded in {:.1} s; the release daemon on SQLite, one request at a time from a plain HTTP client \
+         (a connection each); load average {} before, {} after.\n",
+        b.tickets, b.open, b.overdue, b.events, b.outbox, b.inbound, b.load_secs, b.load_before, b.load_after
+    );
+    let _ = writeln!(o, "| page | n | p50 | p95 | p99 | max |\n|---|---:|---:|---:|---:|---:|");
+    for (name, d) in [(format!("now ({} KB)", b.now_bytes / 1000), &b.now_ms), ("a ticket".to_owned(), &b.ticket_ms)] {
+        let _ =
+            writeln!(o, "| {name} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |", d.n, d.p50, d.p95, d.p99, d.max);
+    }
+    let _ = writeln!(
+        o,
+        "\nTarget p99 under 200 ms: now {}, ticket {}.\n",
+        verdict(b.now_ms.p99 < 200.0),
+        verdict(b.ticket_ms.p99 < 200.0)
+    );
 }

@@ -6,6 +6,7 @@
 //! Served by the metrics endpoint's axum server, or on `[http] listen`.
 
 pub mod pages;
+mod samples;
 pub mod session;
 pub mod templates;
 
@@ -17,7 +18,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -68,9 +69,16 @@ impl Board {
         desk.settings.http.as_ref()?.users.iter().find(|u| u.name == name).cloned()
     }
 
-    fn render(&self, status: StatusCode, page: &str, user: Option<&BoardUser>, ctx: serde_json::Value) -> Response {
-        let name = user.map(|u| u.name.clone());
-        match self.pages.load().render(page, json!({ "user": name, "page": ctx })) {
+    /// Renders `page` with `ctx` as `page` and the user's name as `user`
+    /// (straight from `ctx`: no JSON copy of a large page in between).
+    fn render(&self, status: StatusCode, page: &str, user: Option<&BoardUser>, ctx: impl Serialize) -> Response {
+        #[derive(Serialize)]
+        struct Context<'a, T> {
+            user: Option<&'a str>,
+            page: T,
+        }
+        let user = user.map(|u| u.name.as_str());
+        match self.pages.load().render(page, Context { user, page: ctx }) {
             Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
             Err(e) => {
                 warn!(error = %e, "board: page failed");
@@ -107,6 +115,17 @@ fn failed(e: impl std::fmt::Display) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "数据库暂不可用\n").into_response()
 }
 
+/// A POST from another site (or from no page at all): refused, see
+/// [`session::same_origin`].
+fn cross_site(headers: &HeaderMap) -> Option<Response> {
+    let get = |name| headers.get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
+    if session::same_origin(get(header::HOST), get(header::ORIGIN), get(header::REFERER)) {
+        return None;
+    }
+    info!(origin = ?get(header::ORIGIN).map(crate::printable::one_line), "board: cross-site POST refused");
+    Some((StatusCode::FORBIDDEN, "请从看板页面提交\n").into_response())
+}
+
 async fn login_page(State(b): Shared) -> Response {
     b.render(StatusCode::OK, "login.html", None, json!({ "error": false }))
 }
@@ -117,7 +136,10 @@ struct Login {
     password: String,
 }
 
-async fn login(State(b): Shared, Form(form): Form<Login>) -> Response {
+async fn login(State(b): Shared, headers: HeaderMap, Form(form): Form<Login>) -> Response {
+    if let Some(refused) = cross_site(&headers) {
+        return refused;
+    }
     let users = b.desk.load().settings.http.as_ref().map(|h| h.users.clone()).unwrap_or_default();
     let name = form.name.trim().to_owned();
     let who = name.clone();
@@ -140,6 +162,9 @@ async fn login(State(b): Shared, Form(form): Form<Login>) -> Response {
 }
 
 async fn logout(State(b): Shared, headers: HeaderMap) -> Response {
+    if let Some(refused) = cross_site(&headers) {
+        return refused;
+    }
     if let Some(token) = headers.get(header::COOKIE).and_then(|c| c.to_str().ok()).and_then(session::token_in) {
         b.sessions.close(token);
     }
@@ -154,8 +179,7 @@ async fn now(State(b): Shared, headers: HeaderMap) -> Response {
         Err(e) => return failed(e),
     };
     let mine: Vec<_> = tickets.into_iter().filter(|t| pages::may_see(&desk, &user, t.station.as_deref())).collect();
-    let page = pages::now(&desk, &mine);
-    b.render(StatusCode::OK, "now.html", Some(&user), json!(page))
+    b.render(StatusCode::OK, "now.html", Some(&user), pages::now(&desk, &mine))
 }
 
 async fn ticket(State(b): Shared, headers: HeaderMap, Path(number): Path<String>) -> Response {
@@ -173,7 +197,7 @@ async fn ticket(State(b): Shared, headers: HeaderMap, Path(number): Path<String>
         Ok(t) => t,
         Err(e) => return failed(e),
     };
-    b.render(StatusCode::OK, "ticket.html", Some(&user), json!(pages::ticket(&desk, &t, &timeline)))
+    b.render(StatusCode::OK, "ticket.html", Some(&user), pages::ticket(&desk, &t, &timeline))
 }
 
 #[derive(Deserialize)]
@@ -228,7 +252,7 @@ async fn assessment_for(
 async fn assessment(State(b): Shared, headers: HeaderMap, Query(q): Query<MonthQuery>) -> Response {
     let Some(user) = b.user(&headers) else { return to_login() };
     match assessment_for(&b, &user, q.month.as_deref()).await {
-        Ok(a) => b.render(StatusCode::OK, "assessment.html", Some(&user), json!(pages::assessment(&a))),
+        Ok(a) => b.render(StatusCode::OK, "assessment.html", Some(&user), pages::assessment(&a)),
         Err(r) => r,
     }
 }

@@ -54,8 +54,16 @@ pub struct Row {
     overdue: bool,
 }
 
+/// The next deadline `t` owes.
+fn next_deadline(desk: &Desk, t: &Ticket) -> Option<DeadlineLine> {
+    view::deadline_lines(desk, t).into_iter().filter(|d| d.owed && d.met.is_none()).min_by_key(|d| d.due)
+}
+
 fn row(desk: &Desk, t: &Ticket, now: DateTime<Utc>) -> (Row, Option<DateTime<Utc>>) {
-    let next = view::deadline_lines(desk, t).into_iter().filter(|d| d.owed && d.met.is_none()).min_by_key(|d| d.due);
+    row_with(desk, t, next_deadline(desk, t), now)
+}
+
+fn row_with(desk: &Desk, t: &Ticket, next: Option<DeadlineLine>, now: DateTime<Utc>) -> (Row, Option<DateTime<Utc>>) {
     let due = next.as_ref().map(|d| d.due);
     let row = Row {
         number: t.number.to_string(),
@@ -105,23 +113,26 @@ pub fn now(desk: &Desk, tickets: &[Ticket]) -> Now {
         };
         let slot = OPEN_STATES.iter().position(|s| *s == t.status).unwrap_or(0);
         counts.entry(station).or_insert_with(|| vec![0; OPEN_STATES.len()])[slot] += 1;
-        let (r, due) = row(desk, t, now);
-        match due {
-            Some(due) if due <= now => overdue.push((due, r)),
-            Some(due) if due <= desk.ticket_calendar(t).add_working(now, SOON) => soon.push((due, r)),
-            _ => latest.push((t.received_at, r)),
+        let next = next_deadline(desk, t);
+        match next.as_ref().map(|d| d.due) {
+            Some(due) if due <= now => overdue.push((due, row_with(desk, t, next, now).0)),
+            Some(due) if due <= desk.ticket_calendar(t).add_working(now, SOON) => {
+                soon.push((due, row_with(desk, t, next, now).0))
+            }
+            // Its row only if it is among the newest shown (most are not).
+            _ => latest.push((t.received_at, t, next)),
         }
     }
     overdue.sort_by_key(|(due, _)| *due);
     soon.sort_by_key(|(due, _)| *due);
-    latest.sort_by_key(|(received, _)| std::cmp::Reverse(*received));
+    latest.sort_by_key(|(received, _, _)| std::cmp::Reverse(*received));
     Now {
         now: view::local(desk, now),
         states: OPEN_STATES.iter().map(|s| s.chinese()).collect(),
         by_station: counts.into_iter().map(|(s, c)| (s, c.clone(), c.iter().sum())).collect(),
         overdue: overdue.into_iter().map(|(_, r)| r).collect(),
         soon: soon.into_iter().map(|(_, r)| r).collect(),
-        latest: latest.into_iter().take(LATEST).map(|(_, r)| r).collect(),
+        latest: latest.into_iter().take(LATEST).map(|(_, t, next)| row_with(desk, t, next, now).0).collect(),
         open: open.len(),
     }
 }

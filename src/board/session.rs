@@ -98,6 +98,27 @@ pub fn clear_cookie(tls: bool) -> String {
     format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
 }
 
+/// Whether a POST comes from the board's own pages: its `Origin` (or, from
+/// a browser that sent none, its `Referer`) names the host it was sent to.
+///
+/// Why this and SameSite=Strict suffice, without a token in the form: the
+/// board is read-only and its only POSTs are log in and log out. A
+/// cross-site request never carries the Strict session cookie, so a forged
+/// one cannot act as the user; what is left is logging a victim in to the
+/// attacker's account, or out of their own, and current Chromium and
+/// Firefox send `Origin` on every POST, which a page cannot set. A request
+/// naming neither is refused: the board is for browsers. Behind a TLS proxy
+/// the proxy must pass `Host` on (nginx: `proxy_set_header Host $host`).
+pub fn same_origin(host: Option<&str>, origin: Option<&str>, referer: Option<&str>) -> bool {
+    let Some(host) = host.map(str::trim).filter(|h| !h.is_empty()) else { return false };
+    // An opaque origin ("null": a sandboxed frame, a data: URL) is nobody's.
+    let from = origin.filter(|o| o.trim() != "null").or(referer);
+    let authority = from
+        .and_then(|url| url.trim().split_once("://"))
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    authority.is_some_and(|a| a.eq_ignore_ascii_case(host))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +151,18 @@ mod tests {
         let c = set_cookie("xyz", true);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.ends_with("; Secure"), "{c}");
         assert!(!set_cookie("xyz", false).contains("Secure"));
+    }
+
+    #[test]
+    fn a_post_must_come_from_the_boards_own_host() {
+        let host = Some("127.0.0.1:8025");
+        assert!(same_origin(host, Some("http://127.0.0.1:8025"), None));
+        assert!(same_origin(host, None, Some("http://127.0.0.1:8025/login?x=1")));
+        assert!(same_origin(Some("Board.example"), Some("https://board.example"), None));
+        assert!(!same_origin(host, Some("http://evil.example"), Some("http://127.0.0.1:8025/login")));
+        assert!(!same_origin(host, Some("http://127.0.0.1:8025.evil.example"), None));
+        assert!(!same_origin(host, Some("null"), None));
+        assert!(!same_origin(host, None, None));
+        assert!(!same_origin(None, Some("http://127.0.0.1:8025"), None));
     }
 }

@@ -1,12 +1,15 @@
 //! The board's pages, `templates/board/*.html`, loaded at start (and on
-//! reload) like the mail templates: every page must exist and compile, or
-//! the daemon does not start (a reload is refused). HTML is auto-escaped:
-//! subjects, senders and form fields come from outside.
+//! reload) like the mail templates: every page must exist, compile and
+//! render its sample context (`samples`) with nothing undefined, or the
+//! daemon does not start, a reload is refused and check-config fails. HTML
+//! is auto-escaped: subjects, senders and form fields come from outside.
 
 use std::path::{Path, PathBuf};
 
-use minijinja::Environment;
+use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
+
+use crate::desk::Desk;
 
 /// Every page the board renders.
 pub const PAGES: [&str; 7] =
@@ -30,12 +33,23 @@ impl BoardTemplates {
     pub fn load(dir: &Path) -> Result<Self, PageError> {
         let err = |path: &Path, message: String| PageError::File { path: path.to_owned(), message };
         let mut env = Environment::new();
+        // A misspelt key is an error, not an empty cell.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
         for name in PAGES {
             let path = dir.join(name);
             let source = std::fs::read_to_string(&path).map_err(|e| err(&path, e.to_string()))?;
             env.add_template_owned(name, source).map_err(|e| err(&path, format!("{e:#}")))?;
         }
         Ok(Self { env })
+    }
+
+    /// Loads the pages and renders each with its sample context for `desk`.
+    pub fn load_checked(dir: &Path, desk: &Desk) -> Result<Self, PageError> {
+        let pages = Self::load(dir)?;
+        for (name, ctx) in super::samples::contexts(desk) {
+            pages.render(name, ctx)?;
+        }
+        Ok(pages)
     }
 
     pub fn render(&self, name: &str, ctx: impl Serialize) -> Result<String, PageError> {

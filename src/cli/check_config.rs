@@ -1,6 +1,6 @@
 //! `complaintd check-config`: what can be known about a config before the
 //! daemon runs on it (values and cron schedules, secrets in the
-//! environment, templates, calendar coverage) and, with `--connect`, whether the mail
+//! environment, templates (the board's too when it is served), calendar coverage) and, with `--connect`, whether the mail
 //! servers and the database let it in. Every finding names the file and the key.
 
 use std::fmt::Write as _;
@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::board::BoardTemplates;
 use crate::calendar::Calendar;
+use crate::clock::Clock;
 use crate::config::{ConfigError, Secret, Settings, TlsMode};
 use crate::mail::imap::Mailbox;
 use crate::mail::smtp::Sender;
@@ -108,10 +110,29 @@ pub async fn check(path: &Path, now: DateTime<Utc>, connect: bool) -> Report {
     if let Err(e) = Templates::load(&templates, &MailContext::sample()) {
         report.add(Level::Error, "templates", format!("{e:#}"));
     }
+    if settings.http.as_ref().is_some_and(|h| !h.users.is_empty()) {
+        board_pages(&settings, &templates.join("board"), now, &mut report);
+    }
     if connect {
         connections(&settings, &mut report).await;
     }
     report
+}
+
+/// The board's pages, each rendered with its sample context as the daemon
+/// does at start and on reload. They need the whole desk; when it cannot be
+/// built the findings above already say why.
+fn board_pages(s: &Settings, dir: &Path, now: DateTime<Utc>, report: &mut Report) {
+    let errors = report.errors();
+    match crate::setup::desk(s.clone(), Clock::manual(now)) {
+        Ok(desk) => {
+            if let Err(e) = BoardTemplates::load_checked(dir, &desk) {
+                report.add(Level::Error, "templates", format!("{e:#}"));
+            }
+        }
+        Err(e) if errors == 0 => report.add(Level::Error, "", format!("{e:#}")),
+        Err(_) => {}
+    }
 }
 
 /// Passwords: where each comes from, and whether it is there.
@@ -263,5 +284,55 @@ mod tests {
              warning: config/x.toml: line 1\n    line 2\n\
              config/x.toml: 1 error(s), 1 warning(s)\n"
         );
+    }
+
+    /// A copy of the example config with the board served, its templates
+    /// (the board's too) copied beside it.
+    fn config_with_board(dir: &Path) -> PathBuf {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for sub in ["", "board"] {
+            std::fs::create_dir_all(dir.join("templates").join(sub)).unwrap();
+            for entry in std::fs::read_dir(root.join("templates").join(sub)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    std::fs::copy(&path, dir.join("templates").join(sub).join(path.file_name().unwrap())).unwrap();
+                }
+            }
+        }
+        let hash = crate::cli::hash_password::hash("pw").unwrap();
+        let text = std::fs::read_to_string(root.join("config/example.toml"))
+            .unwrap()
+            .replace("\"../data/calendar/cn.toml\"", &format!("\"{}\"", root.join("data/calendar/cn.toml").display()))
+            + &format!(
+                "\n[http]\n[[http.users]]\nname = \"wang\"\npassword_hash = \"{hash}\"\nrole = \"supervisor\"\n\
+             address = \"supervisor@hq.example.test\"\n"
+            );
+        std::fs::create_dir_all(dir.join("config")).unwrap();
+        let path = dir.join("config/complaintd.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn a_broken_board_page_fails_check_config() {
+        let dir = std::env::temp_dir().join(format!("complaintd-board-check-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = config_with_board(&dir);
+        let now = "2026-11-18T03:00:00Z".parse().unwrap();
+        let templates = |r: &Report| r.findings.iter().filter(|f| f.key == "templates").count();
+        assert_eq!(templates(&check(&config, now, false).await), 0, "{}", check(&config, now, false).await.render());
+
+        // A misspelt key: found by rendering the page with its sample.
+        let page = dir.join("templates/board/ticket.html");
+        let good = std::fs::read_to_string(&page).unwrap();
+        std::fs::write(&page, good.replace("page.handler", "page.handlr")).unwrap();
+        let out = check(&config, now, false).await.render();
+        assert!(out.contains("error: ") && out.contains("templates: board page ticket.html"), "{out}");
+        // A syntax error, in the shared layout.
+        std::fs::write(&page, &good).unwrap();
+        std::fs::write(dir.join("templates/board/base.html"), "{% if user %}").unwrap();
+        let out = check(&config, now, false).await.render();
+        assert!(out.contains("templates: board template") && out.contains("base.html"), "{out}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -11,11 +11,14 @@ pub mod report;
 pub mod sweep;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::sync::{Notify, watch};
 use tracing::{Instrument as _, info, warn};
+
+use crate::desk::Desk;
 
 /// The shutdown signal: turns `true` once, when the daemon stops.
 pub type Stop = watch::Receiver<bool>;
@@ -79,6 +82,63 @@ pub async fn run<S: Step>(step: S, bell: Arc<Notify>, stop: Stop) {
     }
     step.finish().await;
     info!(worker = step.name(), "stopped");
+}
+
+/// A worker built from the running desk's settings (the outbox: its pool
+/// size, its Sent copies), built again at the first round after a reload
+/// swapped the desk, so a reload applies to it like to the workers that load
+/// the desk themselves. It keeps nothing between rounds that the rebuild
+/// could lose: its work is in the database.
+pub struct Rebuilt<S> {
+    desk: Arc<ArcSwap<Desk>>,
+    make: Box<dyn Fn(&Desk) -> S + Send + Sync>,
+    /// The desk the current worker was built from, and the worker.
+    current: Mutex<(Arc<Desk>, Arc<S>)>,
+}
+
+impl<S: Step> Rebuilt<S> {
+    pub fn new(desk: Arc<ArcSwap<Desk>>, make: impl Fn(&Desk) -> S + Send + Sync + 'static) -> Self {
+        let built = desk.load_full();
+        let worker = Arc::new(make(&built));
+        Self { desk, make: Box::new(make), current: Mutex::new((built, worker)) }
+    }
+
+    /// The worker for the running desk.
+    fn worker(&self) -> Arc<S> {
+        let desk = self.desk.load_full();
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if !Arc::ptr_eq(&current.0, &desk) {
+            let worker = Arc::new((self.make)(&desk));
+            *current = (desk, worker);
+        }
+        current.1.clone()
+    }
+}
+
+impl<S: Step> Step for Rebuilt<S> {
+    fn name(&self) -> &'static str {
+        self.worker().name()
+    }
+
+    async fn try_step(&self) -> anyhow::Result<usize> {
+        self.worker().try_step().await
+    }
+
+    async fn wait(&self, stop: &Stop) {
+        self.worker().wait(stop).await
+    }
+
+    fn after_round(&self, settled: usize) {
+        self.worker().after_round(settled)
+    }
+
+    fn max_backoff(&self) -> Duration {
+        self.worker().max_backoff()
+    }
+
+    async fn finish(&self) {
+        self.worker().finish().await
+    }
 }
 
 /// Sleeps `d`, or less when asked to stop.

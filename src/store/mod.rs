@@ -65,7 +65,7 @@ pub use tickets::NewTicket;
 pub use views::TicketQuery;
 
 /// The migrations of each dialect, embedded, in order.
-const SQLITE_MIGRATIONS: [(i64, &str, &str); 10] = [
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/sqlite/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/sqlite/0003_reports.sql")),
@@ -76,8 +76,9 @@ const SQLITE_MIGRATIONS: [(i64, &str, &str); 10] = [
     (8, "calendar years", include_str!("../../migrations/sqlite/0008_calendar_years.sql")),
     (9, "inbound auth", include_str!("../../migrations/sqlite/0009_inbound_auth.sql")),
     (11, "outbox originals", include_str!("../../migrations/sqlite/0011_outbox_originals.sql")),
+    (13, "board indexes", include_str!("../../migrations/sqlite/0013_board_indexes.sql")),
 ];
-const POSTGRES_MIGRATIONS: [(i64, &str, &str); 10] = [
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/postgres/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/postgres/0003_reports.sql")),
@@ -88,6 +89,7 @@ const POSTGRES_MIGRATIONS: [(i64, &str, &str); 10] = [
     (8, "calendar years", include_str!("../../migrations/postgres/0008_calendar_years.sql")),
     (9, "inbound auth", include_str!("../../migrations/postgres/0009_inbound_auth.sql")),
     (11, "outbox originals", include_str!("../../migrations/postgres/0011_outbox_originals.sql")),
+    (13, "board indexes", include_str!("../../migrations/postgres/0013_board_indexes.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -265,8 +267,8 @@ impl Store {
         let adopt_sql = "SELECT MAX(version) FROM schema_migrations";
         on_pool!(self, |p| {
             let migrator = match self {
-                Store::Sqlite(_) => migrator(&SQLITE_MIGRATIONS),
-                Store::Postgres(_) => migrator(&POSTGRES_MIGRATIONS),
+                Store::Sqlite(_) => migrator(SQLITE_MIGRATIONS),
+                Store::Postgres(_) => migrator(POSTGRES_MIGRATIONS),
             };
             let exists: Option<i64> = sqlx::query_scalar(adopt_sql).fetch_optional(p).await.ok().flatten();
             if let Some(done) = exists {

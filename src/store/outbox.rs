@@ -230,42 +230,47 @@ impl Store {
 
     /// Outbox rows, optionally of one ticket, oldest first.
     pub async fn outbox(&self, ticket: Option<&TicketNo>) -> Result<Vec<OutboxEntry>> {
+        // Two statements, not `$1 IS NULL OR ticket = $1`: with the OR
+        // neither backend uses the index, and one ticket's page read the
+        // whole outbox.
+        let filter = if ticket.is_some() { "ticket = $1" } else { "$1 IS NULL" };
         let ticket = ticket.map(|t| t.as_str().to_owned());
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT key, ticket, recipients, subject, created_at, sent_at, failed_at, claimed_until,
+                    next_attempt_at, attempts, last_error
+             FROM outbox WHERE {filter} ORDER BY id"
+        ));
         on_pool!(self, |p| {
-            sqlx::query(
-                "SELECT key, ticket, recipients, subject, created_at, sent_at, failed_at, claimed_until,
-                        next_attempt_at, attempts, last_error
-                 FROM outbox WHERE ($1 IS NULL OR ticket = $1) ORDER BY id",
-            )
-            .bind(ticket)
-            .fetch_all(p)
-            .await?
-            .iter()
-            .map(|r| {
-                let sent_at = r.try_get::<Option<i64>, _>("sent_at")?.map(from_ms);
-                let state = if sent_at.is_some() {
-                    OutboxState::Sent
-                } else if r.try_get::<Option<i64>, _>("failed_at")?.is_some() {
-                    OutboxState::Failed
-                } else if r.try_get::<Option<i64>, _>("claimed_until")?.is_some() {
-                    OutboxState::Sending
-                } else {
-                    OutboxState::Queued
-                };
-                Ok(OutboxEntry {
-                    key: r.try_get("key")?,
-                    ticket: r.try_get("ticket")?,
-                    recipients: split_recipients(&r.try_get::<String, _>("recipients")?),
-                    subject: r.try_get("subject")?,
-                    state,
-                    created_at: from_ms(r.try_get("created_at")?),
-                    sent_at,
-                    next_attempt_at: from_ms(r.try_get("next_attempt_at")?),
-                    attempts: r.try_get("attempts")?,
-                    last_error: r.try_get("last_error")?,
+            sqlx::query(sql)
+                .bind(ticket)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(|r| {
+                    let sent_at = r.try_get::<Option<i64>, _>("sent_at")?.map(from_ms);
+                    let state = if sent_at.is_some() {
+                        OutboxState::Sent
+                    } else if r.try_get::<Option<i64>, _>("failed_at")?.is_some() {
+                        OutboxState::Failed
+                    } else if r.try_get::<Option<i64>, _>("claimed_until")?.is_some() {
+                        OutboxState::Sending
+                    } else {
+                        OutboxState::Queued
+                    };
+                    Ok(OutboxEntry {
+                        key: r.try_get("key")?,
+                        ticket: r.try_get("ticket")?,
+                        recipients: split_recipients(&r.try_get::<String, _>("recipients")?),
+                        subject: r.try_get("subject")?,
+                        state,
+                        created_at: from_ms(r.try_get("created_at")?),
+                        sent_at,
+                        next_attempt_at: from_ms(r.try_get("next_attempt_at")?),
+                        attempts: r.try_get("attempts")?,
+                        last_error: r.try_get("last_error")?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
         })
     }
 }

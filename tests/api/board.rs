@@ -99,3 +99,56 @@ async fn the_board_shows_complaints_to_whom_they_concern() {
     b.close().await;
     app.stop().await;
 }
+
+/// POSTs the login form to the board with `headers`: status and headers.
+async fn post_login(addr: std::net::SocketAddr, password: &str, headers: &[String]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let form = format!("name=wang&password={}", password.replace(' ', "+"));
+    let mut request = format!(
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+        form.len()
+    );
+    for h in headers {
+        request.push_str(&format!("{h}\r\n"));
+    }
+    request.push_str(&format!("\r\n{form}"));
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("board accepts");
+    tcp.write_all(request.as_bytes()).await.expect("sent");
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    (status, text)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_posted_from_another_site_is_refused() {
+    let mut app = spawn_app_with("2026-11-16T01:30:00Z".parse().unwrap(), |s| {
+        let users = vec![user("wang", BoardRole::Supervisor, s.desk.supervisor.clone())];
+        s.http = Some(HttpSettings { listen: "127.0.0.1:0".parse().unwrap(), tls: false, users });
+    })
+    .await;
+    let addr = app.board_addr.expect("board served");
+    let own = format!("http://{addr}");
+    // The right password, from a page of another site (login CSRF), with
+    // an opaque origin, or from no page at all: refused before it is checked.
+    for headers in [
+        vec!["Origin: http://evil.example".to_owned()],
+        vec!["Origin: null".to_owned()],
+        vec![format!("Origin: {own}.evil.example")],
+        vec![format!("Referer: http://evil.example/{addr}")],
+        vec![],
+    ] {
+        let (status, text) = post_login(addr, PASSWORD, &headers).await;
+        assert_eq!(status, 403, "{headers:?}: {text}");
+        assert!(!text.to_ascii_lowercase().contains("set-cookie"), "{text}");
+    }
+    // From the board's own login page: logged in (Origin, or Referer alone).
+    for header in [format!("Origin: {own}"), format!("Referer: {own}/login")] {
+        let (status, text) = post_login(addr, PASSWORD, &[header]).await;
+        assert_eq!(status, 303, "{text}");
+        assert!(text.to_ascii_lowercase().contains("set-cookie: complaintd_board="), "{text}");
+    }
+    app.stop().await;
+}

@@ -1,6 +1,7 @@
-//! SIGHUP to the real binary: a valid change (a new station) applies
-//! without losing mail or the IMAP session; an invalid one is refused and
-//! the running config stays.
+//! SIGHUP to the real binary: a valid change (a new station, a new Sent
+//! copy address for the outbox) applies without losing mail or the IMAP
+//! session; an invalid one (a broken file, a broken board page) is refused
+//! and the running config stays.
 
 use std::process::Command;
 use std::time::Duration;
@@ -29,6 +30,21 @@ async fn wait_for_log(config: &std::path::Path, what: &str, n: usize) -> String 
     }
 }
 
+/// A copy of the shipped templates (the board's pages too) under `dir`.
+fn copy_templates(dir: &std::path::Path) -> std::path::PathBuf {
+    let to = dir.join("templates");
+    for sub in ["", "board"] {
+        std::fs::create_dir_all(to.join(sub)).expect("dir");
+        for entry in std::fs::read_dir(root().join("templates").join(sub)).expect("templates") {
+            let entry = entry.expect("entry");
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), to.join(sub).join(entry.file_name())).expect("copy");
+            }
+        }
+    }
+    to
+}
+
 async fn wait_for_count(user: &str, n: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while count(user, "INBOX").await < n {
@@ -47,6 +63,17 @@ async fn a_new_station_applies_on_sighup_and_a_broken_config_is_refused() {
     let wh06 = net.station("WH06");
     let form_wh06 =
         FORM_BJ01.replace("BJ01 北京海淀服务站", "WH06 武汉洪山服务站").replace("北京市海淀区", "湖北省武汉市");
+    // The board served (its pages checked on reload), from a copy of the templates.
+    let templates = copy_templates(config.parent().expect("dir"));
+    let hash = complaintd::cli::hash_password::hash("pw").expect("hash");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&format!("\"{}\"", root().join("templates").display()), &format!("\"{}\"", templates.display()))
+        + &format!(
+            "\n[http]\nlisten = \"127.0.0.1:0\"\n[[http.users]]\nname = \"wang\"\npassword_hash = \"{hash}\"\n\
+         role = \"supervisor\"\naddress = \"{prefix}-supervisor@hq.example.test\"\n"
+        );
+    std::fs::write(&config, &text).unwrap();
     let mut daemon = start_daemon(&config);
     wait_for_log(&config, "complaintd running", 1).await;
 
@@ -56,13 +83,26 @@ async fn a_new_station_applies_on_sighup_and_a_broken_config_is_refused() {
         complaint_mail(&handler, &desk, &id, form)
     };
     smtp_send(&handler, &[&desk], &send(1, FORM_BJ01)).await;
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.clone() + &WH06.replace("PREFIX", &prefix)).unwrap();
+    // WH06, and the outbox's Bcc copies to the supervisor from now on.
+    let supervisor = net.hq("supervisor");
+    let reloaded = text.replace(
+        &format!("sent_copy = \"{prefix}-complaints+Sent@hq.example.test\""),
+        &format!("sent_copy = \"{supervisor}\""),
+    );
+    assert_ne!(reloaded, text, "sent_copy replaced");
+    std::fs::write(&config, reloaded.clone() + &WH06.replace("PREFIX", &prefix)).unwrap();
     hangup(&daemon);
     wait_for_log(&config, "reload: applied", 1).await;
     smtp_send(&handler, &[&desk], &send(2, &form_wh06)).await;
     wait_for_count(&net.station("BJ01"), 1).await;
     wait_for_count(&wh06, 1).await;
+    // The outbox sent the next mail with the reloaded setting: the copy of
+    // WH06's forward went to the new address.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !mailbox(&supervisor, "INBOX").await.iter().any(|m| m.to.iter().any(|t| t == &wh06)) {
+        assert!(tokio::time::Instant::now() < deadline, "no copy of WH06's forward for {supervisor}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // A broken file: refused, the daemon keeps WH06 and keeps working.
     std::fs::write(&config, text.replace("[[stations]]", "[[stations]\n")).unwrap();
@@ -71,6 +111,15 @@ async fn a_new_station_applies_on_sighup_and_a_broken_config_is_refused() {
     assert!(log.contains("the running config stays"), "{log}");
     smtp_send(&handler, &[&desk], &send(3, &form_wh06)).await;
     wait_for_count(&wh06, 2).await;
+
+    // A board page with a misspelt key: refused, the daemon keeps its pages.
+    let now_page = templates.join("board/now.html");
+    std::fs::write(&config, reloaded + &WH06.replace("PREFIX", &prefix)).unwrap();
+    let page = std::fs::read_to_string(&now_page).unwrap();
+    std::fs::write(&now_page, page.replace("page.open", "page.opne")).unwrap();
+    hangup(&daemon);
+    let log = wait_for_log(&config, "reload: refused", 2).await;
+    assert!(log.contains("board page now.html"), "{log}");
     assert!(daemon.try_wait().expect("status").is_none(), "the daemon still runs");
     // One IMAP session for the whole run: the reloads kept it.
     let log = std::fs::read_to_string(config.with_file_name("daemon.log")).unwrap();
