@@ -104,6 +104,7 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
         match machine {
             Machine::Report(dsn::Outcome::Failed, delivery) => {
                 parsed.kind = Kind::Bounce;
+                parsed.quoted_ids = classify::quoted_ids(&message);
                 parsed.delivery = Some(delivery).filter(|d| *d != Delivery::default());
             }
             Machine::Report(dsn::Outcome::Delayed, delivery) => {
@@ -126,7 +127,10 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
                 // Whether it says the station is away (its backups take over).
                 parsed.reply_text = bodies.plain.trim().chars().take(500).collect();
             }
-            Machine::NullReturnPath => parsed.kind = Kind::Bounce,
+            Machine::NullReturnPath => {
+                parsed.kind = Kind::Bounce;
+                parsed.quoted_ids = classify::quoted_ids(&message);
+            }
         }
         return parsed;
     }
