@@ -222,7 +222,6 @@ impl IntakeWorker {
             _ => None,
         };
         if let Some(v) = &verdict {
-            self.metrics.auth_verdict(v.verdict);
             record.auth = serde_json::to_string(v).ok();
         }
         drop(message);
@@ -279,6 +278,7 @@ impl IntakeWorker {
                 let mut tx = self.store.begin().await?;
                 tx.forget_attempts(m).await?;
                 tx.commit().await?;
+                self.metrics.auth_deferred();
                 warn!(from = %one_line(&record.sender), reason = %one_line(reason), "intake: sender not verifiable yet; left in the inbox");
                 return Ok(Destination::Inbox);
             }
@@ -290,6 +290,10 @@ impl IntakeWorker {
         // Its mail goes out now, not after the rest of the round.
         self.outbox_wake.notify_one();
         self.metrics.mail_in(kind, outcome.as_str());
+        // Counted here, once the outcome is committed, not per attempt.
+        if let Some(v) = &verdict {
+            self.metrics.auth_verdict(v.verdict);
+        }
         match &disposition {
             Disposition::Handled { ticket, note } => {
                 info!(from = %one_line(&record.sender), ticket = ?ticket.as_ref().map(|t| t.as_str()), %note, "intake: handled");
