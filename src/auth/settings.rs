@@ -135,6 +135,46 @@ impl AuthSettings {
         }
     }
 
+    /// Warnings as `(key, message)` for mail domains that two or more
+    /// stations required to `pass` share (`stations`: code and addresses).
+    /// DKIM proves the domain, not the mailbox: a pass for one station's
+    /// address is only as good as that server's check that its users send
+    /// as themselves. The desk still acts only for the address each station
+    /// has in the directory, so a pass never makes one station another.
+    pub fn shared_domains<'a>(
+        &self,
+        stations: impl IntoIterator<Item = (&'a str, &'a [String])>,
+    ) -> Vec<(String, String)> {
+        let mut by_domain: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for (code, emails) in stations {
+            if self.requirement(Role::Station, Some(code)) != Requirement::Pass {
+                continue; // nothing is proven for it anyway
+            }
+            let mut domains: Vec<String> = emails.iter().filter_map(|e| super::align::domain_of(e)).collect();
+            domains.dedup();
+            for d in domains {
+                let codes = by_domain.entry(d).or_default();
+                if !codes.contains(&code) {
+                    codes.push(code);
+                }
+            }
+        }
+        by_domain
+            .into_iter()
+            .filter(|(_, codes)| codes.len() > 1)
+            .map(|(domain, codes)| {
+                let message = format!(
+                    "{} share the mail domain {domain}: DKIM proves the domain, not the mailbox, so one of them \
+                     could reply as another if {domain}'s server lets its users send under any of its addresses \
+                     (make it check the login against the sender, e.g. Postfix's smtpd_sender_login_maps, or give \
+                     each station its own domain or subdomain)",
+                    codes.join(", ")
+                );
+                ("auth.require.station".to_owned(), message)
+            })
+            .collect()
+    }
+
     /// The resolver's address, when one is configured and well-formed.
     pub fn resolver_addr(&self) -> Option<SocketAddr> {
         self.resolver.as_deref().and_then(|r| r.parse().ok())
