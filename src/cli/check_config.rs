@@ -94,7 +94,7 @@ pub async fn check(path: &Path, now: DateTime<Utc>, connect: bool) -> Report {
         report.add(Level::Error, key, message);
     }
     let stations = settings.stations.iter().map(|st| (st.code.as_str(), st.emails.as_slice()));
-    for (key, message) in settings.auth.shared_domains(stations) {
+    for (key, message) in settings.auth.warnings(stations) {
         report.add(Level::Warning, key, message);
     }
     secrets(&settings, &mut report);
