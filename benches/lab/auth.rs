@@ -207,8 +207,7 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Auth> {
 
 impl Auth {
     pub fn markdown(&self, o: &mut String) {
-        let _ =
-            writeln!(o, "### Backlog of {} signed complaints, auth on (enforce) against off\n", self.mails);
+        let _ = writeln!(o, "### Backlog of {} signed complaints, auth on (enforce) against off\n", self.mails);
         let _ = writeln!(o, "| run | start → every forward | → handler's copies too | CPU per complaint | peak RSS |");
         let _ = writeln!(o, "|---|---:|---:|---:|---:|");
         for r in &self.runs {

@@ -11,9 +11,7 @@ use std::sync::atomic::AtomicU64;
 use tracing::{info, warn};
 
 use super::reply::first_line;
-use super::sender::Belief;
 use super::{Desk, DeskResult, Disposition, Incoming};
-use crate::auth::Mode;
 use crate::config::Station;
 use crate::intake::{AutoReason, Kind, Parsed};
 use crate::notify::{Notice, OutboxKey, TemplateName};
@@ -41,8 +39,16 @@ impl Desk {
         if let Some(number) = &msg.ticket
             && let Some(ticket) = tx.ticket(number).await?
         {
-            // A forged receipt or "away" must not move the ticket's mail.
-            if let Some(refused) = self.check_machine(tx, incoming, &ticket).await? {
+            // A forged receipt or "away" must not move the ticket's mail; a
+            // delivery report (delay, success) is held to a bounce's proof.
+            let refused = match &msg.delivery {
+                Some(d) => {
+                    let failed = d.recipient.clone().unwrap_or_default();
+                    self.check_report(tx, incoming, &ticket, &failed).await?
+                }
+                None => self.check_machine(tx, incoming, &ticket).await?,
+            };
+            if let Some(refused) = refused {
                 return Ok(refused);
             }
             let mut noted = self.event(number, kind).by(&msg.from).message(msg.message_id.as_deref());
@@ -70,17 +76,8 @@ impl Desk {
             return Ok(Disposition::handled(None, "bounce about no ticket"));
         };
         let failed = msg.delivery.as_ref().and_then(|d| d.recipient.clone()).unwrap_or_default();
-        match self.believe_bounce(tx, incoming, &ticket, &failed).await? {
-            Belief::Believed => {}
-            Belief::Wait(reason) => return Ok(Disposition::Wait { reason }),
-            Belief::Refused(reason) if self.settings.auth.mode == Mode::Enforce => {
-                let refused = self.event(&ticket.number, EventKind::Refused).by(&msg.from);
-                tx.add_event(refused.message(msg.message_id.as_deref()).detail(&reason)).await?;
-                return Ok(Disposition::quarantined(Some(&ticket.number), reason));
-            }
-            Belief::Refused(reason) => {
-                warn!(from = %one_line(&msg.from), reason = %one_line(&reason), "auth: would refuse (report mode)");
-            }
+        if let Some(refused) = self.check_report(tx, incoming, &ticket, &failed).await? {
+            return Ok(refused);
         }
         let event = self.event(&ticket.number, EventKind::Bounce).by(&msg.from).message(msg.message_id.as_deref());
         let reason = bounce_reason(msg);

@@ -5,8 +5,8 @@
 //! per ticket and sender; a verdict DNS could not settle makes it wait.
 //!
 //! Machine mail is held to the same standard: an auto-reply or receipt
-//! must pass its sender's policy like a reply; a bounce must prove it is
-//! about mail the desk sent (see [`Desk::believe_bounce`]). Refused machine
+//! must pass its sender's policy like a reply; a delivery report must prove
+//! it is about mail the desk sent (see [`Desk::check_report`]). Refused machine
 //! mail is noted on the ticket and quarantined; nobody is told or answered
 //! (a forger must not be able to make the desk write).
 
@@ -92,13 +92,39 @@ impl Desk {
         self.check_sender(tx, incoming, role, ticket.station.as_deref(), Some(ticket)).await
     }
 
-    /// Whether a bounce about `ticket` (of `failed`, when it names one) is
-    /// to be believed. It is when it quotes the Message-ID of a mail the
-    /// desk sent about the ticket to that recipient (the IDs carry 96
-    /// random bits: only a recipient of that mail knows it), or when it is
-    /// authenticated as from our own domain or the failed recipient's (its
-    /// mail system owning up). Mail never verified is believed, as above.
-    pub(super) async fn believe_bounce(
+    /// Whether a delivery report about `ticket` (a bounce, a delay or
+    /// success notice; of `failed`, when it names one) is believed: `None`
+    /// to apply it, else what becomes of it instead (noted on the ticket,
+    /// nobody told; applied and logged in report mode). It is believed when
+    /// it quotes the Message-ID of a mail the desk sent about the ticket to
+    /// that recipient (the IDs carry 96 random bits: only a recipient of
+    /// that mail knows one), or when it is authenticated as from our own
+    /// domain or the failed recipient's (its mail system owning up). Mail
+    /// never verified is believed, as above.
+    pub(super) async fn check_report(
+        &self,
+        tx: &mut Tx,
+        incoming: Incoming<'_>,
+        ticket: &Ticket,
+        failed: &str,
+    ) -> DeskResult<Option<Disposition>> {
+        let msg = incoming.msg;
+        match self.believe_report(tx, incoming, ticket, failed).await? {
+            Belief::Believed => Ok(None),
+            Belief::Wait(reason) => Ok(Some(Disposition::Wait { reason })),
+            Belief::Refused(reason) if self.settings.auth.mode == Mode::Enforce => {
+                let refused = self.event(&ticket.number, EventKind::Refused).by(&msg.from);
+                tx.add_event(refused.message(msg.message_id.as_deref()).detail(&reason)).await?;
+                Ok(Some(Disposition::quarantined(Some(&ticket.number), reason)))
+            }
+            Belief::Refused(reason) => {
+                warn!(from = %one_line(&msg.from), reason = %one_line(&reason), "auth: would refuse (report mode)");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn believe_report(
         &self,
         tx: &mut Tx,
         incoming: Incoming<'_>,
@@ -124,7 +150,8 @@ impl Desk {
         }
         let whom = if failed.is_empty() { String::new() } else { format!(" to {failed}") };
         Ok(Belief::Refused(format!(
-            "bounce not believed: it quotes no mail the desk sent{whom}, and its sender is {}",
+            "{} not believed: it quotes no mail the desk sent{whom}, and its sender is {}",
+            msg.kind.as_str(),
             verdict.describe()
         )))
     }
@@ -159,9 +186,9 @@ enum Told {
     Nobody,
 }
 
-/// What the desk makes of a bounce.
+/// What the desk makes of a delivery report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Belief {
+enum Belief {
     Believed,
     /// Its sender's verdict is not known yet: it waits, like any mail.
     Wait(String),

@@ -101,10 +101,13 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
     if let Some(machine) = machine_mail(&message, &parsed, settings) {
         parsed.ticket = classify::bounce_ticket(&message).or(referenced_ticket.clone());
         parsed.attachments.clear();
+        if matches!(machine, Machine::Report(..) | Machine::NullReturnPath) {
+            // What a delivery report must quote to be believed.
+            parsed.quoted_ids = classify::quoted_ids(&message);
+        }
         match machine {
             Machine::Report(dsn::Outcome::Failed, delivery) => {
                 parsed.kind = Kind::Bounce;
-                parsed.quoted_ids = classify::quoted_ids(&message);
                 parsed.delivery = Some(delivery).filter(|d| *d != Delivery::default());
             }
             Machine::Report(dsn::Outcome::Delayed, delivery) => {
@@ -127,10 +130,7 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
                 // Whether it says the station is away (its backups take over).
                 parsed.reply_text = bodies.plain.trim().chars().take(500).collect();
             }
-            Machine::NullReturnPath => {
-                parsed.kind = Kind::Bounce;
-                parsed.quoted_ids = classify::quoted_ids(&message);
-            }
+            Machine::NullReturnPath => parsed.kind = Kind::Bounce,
         }
         return parsed;
     }

@@ -200,7 +200,7 @@ pub struct Parsed {
     /// Message-IDs from In-Reply-To and References, newest first.
     #[serde(skip)]
     pub references: Vec<String>,
-    /// The Message-IDs a bounce quotes (its returned message's first).
+    /// The Message-IDs a delivery report (bounce, delay, success) quotes.
     #[serde(skip)]
     pub quoted_ids: Vec<String>,
     /// To and Cc addresses, lowercased: whether a pre-report copied its

@@ -41,6 +41,11 @@ impl Fixture {
 
 /// A DSN: `failed` did not get the mail whose headers it returns (`quoted`).
 fn bounce(number: &TicketNo, failed: &str, quoted: &str) -> String {
+    dsn(number, failed, quoted, "failed")
+}
+
+/// A DSN whose `Action:` is `action` (failed, delayed).
+fn dsn(number: &TicketNo, failed: &str, quoted: &str, action: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!(
@@ -49,7 +54,7 @@ fn bounce(number: &TicketNo, failed: &str, quoted: &str) -> String {
          Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
          --b1\r\nContent-Type: text/plain\r\n\r\ndelivery failed\r\n\
          --b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; lab.example.test\r\n\r\n\
-         Final-Recipient: rfc822; {failed}\r\nAction: failed\r\nStatus: 5.2.2\r\n\
+         Final-Recipient: rfc822; {failed}\r\nAction: {action}\r\nStatus: 5.2.2\r\n\
          Diagnostic-Code: smtp; 552 mailbox full\r\n\r\n\
          --b1\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{quoted}>\r\nSubject: [{number}] x\r\n\r\n--b1--\r\n"
     )
@@ -154,4 +159,17 @@ async fn in_report_mode_unproven_machine_mail_is_applied() {
     let d = f.take_verified(&bounce(&number, BJ01, "guess@hq.example.test"), &unsigned()).await;
     assert!(matches!(d, Disposition::Handled { .. }), "{d:?}");
     assert!(f.ticket(&number).await.backup_at.is_some());
+}
+
+#[tokio::test]
+async fn a_delay_notice_is_held_to_a_bounces_proof() {
+    let mut f = Fixture::new().await;
+    let number = f.complaint().await;
+    let forward = f.send_all().await.into_iter().find(|(id, _)| id.contains(".forward.")).expect("forward").0;
+    let d = f.take_verified(&dsn(&number, BJ01, "guess@hq.example.test", "delayed"), &unsigned()).await;
+    assert!(is_quarantined(&d, "delay_notice not believed"), "{d:?}");
+    let d = f.take_verified(&dsn(&number, BJ01, &forward, "delayed"), &unsigned()).await;
+    assert!(matches!(d, Disposition::Handled { .. }), "{d:?}");
+    let events = f.events(&number).await;
+    assert_eq!(events.iter().filter(|e| *e == "delay_notice").count(), 1, "{events:?}");
 }
