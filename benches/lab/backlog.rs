@@ -3,7 +3,7 @@
 //! raw lab: the same N mails sent straight to station inboxes through
 //! Postfix, and one IMAP FETCH of the whole mailbox.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -187,25 +187,35 @@ async fn raw_smtp(lab: &Lab, n: usize, pattern: Pattern, patience: Duration) -> 
     Ok((accepted, started.elapsed().as_secs_f64()))
 }
 
-pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Backlog> {
-    let patience = Duration::from_secs(if n > 1000 { 600 } else { 180 });
-    let net = Network::new("k");
-    let mail_bytes = net.complaint(0, STATIONS[0]).len();
-    let fill_secs = fill(lab, &net, n).await.context("filling the shared mailbox")?;
-    let raw_fetch_secs = raw_fetch(lab, &net, n).await?;
-    lab.wait_for_empty_queue(patience).await?;
-    let (raw_smtp_accepted_secs, raw_smtp_secs) = raw_smtp(lab, n, Pattern::Station, patience).await?;
-    lab.wait_for_empty_queue(patience).await?;
-    let (_, raw_desk_pattern_secs) = raw_smtp(lab, n, Pattern::Desk, patience).await?;
-    lab.wait_for_empty_queue(patience).await?;
+/// What one daemon run through a filled mailbox took.
+pub(crate) struct Drained {
+    /// Start → first forward in a station inbox, seconds.
+    pub first: f64,
+    /// Start → every forward in the station inboxes, seconds.
+    pub forwarded: f64,
+    /// Start → every copy and acknowledgement in the handler's inbox too, seconds.
+    pub drained: f64,
+    pub cpu_secs: f64,
+    pub peak_rss_kib: u64,
+    pub idle_rss_after_kib: u64,
+    pub log: PathBuf,
+}
 
-    let dir = work.join(&net.prefix);
-    let config = write_config(lab, &net, &dir)?;
-    let db = format!("sqlite://{}", dir.join("complaintd.db").display());
-    let mut stations = Counter::new(lab, &station_inboxes(&net)).await?;
+/// Starts the daemon on `config` and times it through `n` complaints
+/// waiting in `net`'s shared mailbox; stops it and removes its database.
+pub(crate) async fn drain(
+    lab: &Lab,
+    net: &Network,
+    config: &Path,
+    db: &str,
+    dir: &Path,
+    n: usize,
+    patience: Duration,
+) -> anyhow::Result<Drained> {
+    let mut stations = Counter::new(lab, &station_inboxes(net)).await?;
     let mut handler = Counter::new(lab, &net.handlers()).await?;
     let started = Instant::now();
-    let daemon = Daemon::start(&config, &db, &dir.join("complaintd.log")).await?;
+    let daemon = Daemon::start(config, db, &dir.join("complaintd.log")).await?;
     let (mut first, mut forwarded) = (None, None);
     let drained = loop {
         let at = started.elapsed().as_secs_f64();
@@ -226,13 +236,39 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Backlog> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let desk_cpu_secs = daemon.cpu_secs()?;
+    let cpu_secs = daemon.cpu_secs()?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (idle_rss_after_kib, peak_rss_kib) = daemon.rss_kib()?;
     let log = daemon.log.clone();
     daemon.stop()?;
-    remove_database(&dir);
-    let desk_secs = forwarded.unwrap_or(f64::NAN);
+    remove_database(dir);
+    Ok(Drained {
+        first: first.unwrap_or(f64::NAN),
+        forwarded: forwarded.unwrap_or(f64::NAN),
+        drained,
+        cpu_secs,
+        peak_rss_kib,
+        idle_rss_after_kib,
+        log,
+    })
+}
+
+pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Backlog> {
+    let patience = Duration::from_secs(if n > 1000 { 600 } else { 180 });
+    let net = Network::new("k");
+    let mail_bytes = net.complaint(0, STATIONS[0]).len();
+    let fill_secs = fill(lab, &net, n).await.context("filling the shared mailbox")?;
+    let raw_fetch_secs = raw_fetch(lab, &net, n).await?;
+    lab.wait_for_empty_queue(patience).await?;
+    let (raw_smtp_accepted_secs, raw_smtp_secs) = raw_smtp(lab, n, Pattern::Station, patience).await?;
+    lab.wait_for_empty_queue(patience).await?;
+    let (_, raw_desk_pattern_secs) = raw_smtp(lab, n, Pattern::Desk, patience).await?;
+    lab.wait_for_empty_queue(patience).await?;
+
+    let dir = work.join(&net.prefix);
+    let config = write_config(lab, &net, &dir)?;
+    let db = format!("sqlite://{}", dir.join("complaintd.db").display());
+    let d = drain(lab, &net, &config, &db, &dir, n, patience).await?;
     let rate = |secs: f64| n as f64 / secs;
     Ok(Backlog {
         mails: n,
@@ -242,18 +278,18 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Backlog> {
         raw_smtp_accepted_secs,
         raw_smtp_secs,
         raw_desk_pattern_secs,
-        desk_secs,
-        desk_drain_secs: drained,
-        desk_first_secs: first.unwrap_or(f64::NAN),
-        desk_rate: rate(desk_secs),
+        desk_secs: d.forwarded,
+        desk_drain_secs: d.drained,
+        desk_first_secs: d.first,
+        desk_rate: rate(d.forwarded),
         raw_smtp_rate: rate(raw_smtp_secs),
         raw_fetch_rate: rate(raw_fetch_secs),
-        fraction_of_smtp: rate(desk_secs) / rate(raw_smtp_secs),
-        fraction_of_fetch: rate(desk_secs) / rate(raw_fetch_secs),
-        fraction_of_same_mail: raw_desk_pattern_secs / drained,
-        peak_rss_kib,
-        desk_cpu_secs,
-        idle_rss_after_kib,
-        warnings: Moments::read(&log)?.warnings,
+        fraction_of_smtp: rate(d.forwarded) / rate(raw_smtp_secs),
+        fraction_of_fetch: rate(d.forwarded) / rate(raw_fetch_secs),
+        fraction_of_same_mail: raw_desk_pattern_secs / d.drained,
+        peak_rss_kib: d.peak_rss_kib,
+        desk_cpu_secs: d.cpu_secs,
+        idle_rss_after_kib: d.idle_rss_after_kib,
+        warnings: Moments::read(&d.log)?.warnings,
     })
 }

@@ -2,10 +2,11 @@
 //! the raw lab, side by side in one run. They report figures and never fail
 //! on a slow one; they are not tests.
 //!
-//!     cargo bench --bench lab -- [--quick] [--only latency,backlog,sweep,parse,board] [--out DIR]
+//!     cargo bench --bench lab -- [--quick] [--only latency,backlog,hostile,auth,sweep,parse,board] [--out DIR]
 //!
 //! Needs the lab (`scripts/lab up` and `eval "$(scripts/lab env)"`).
 
+mod auth;
 mod backlog;
 mod board;
 mod daemon_log;
@@ -50,7 +51,7 @@ impl Plan {
                 }
                 "--out" => plan.out = it.next().context("--out needs a directory")?.into(),
                 other => anyhow::bail!(
-                    "unknown argument {other:?} (--quick, --only latency,backlog,hostile,sweep,parse,board, --out DIR)"
+                    "unknown argument {other:?} (--quick, --only latency,backlog,hostile,auth,sweep,parse,board, --out DIR)"
                 ),
             }
         }
@@ -81,6 +82,7 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
         latency: None,
         backlog: None,
         hostile: None,
+        auth: None,
         sweep: None,
         parse: None,
         board: None,
@@ -103,6 +105,10 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
         eprintln!("bench: hostile backlog");
         let (n, big) = if q { (500, 2) } else { (5000, 20) };
         report.hostile = Some(hostile::run(&lab, n, big, &work).await?);
+    }
+    if plan.wants("auth") {
+        eprintln!("bench: backlog, auth on against off");
+        report.auth = Some(auth::run(&lab, if q { 500 } else { 2000 }, &work).await?);
     }
     if plan.wants("sweep") {
         eprintln!("bench: deadline sweep");

@@ -117,6 +117,7 @@ pub struct Report {
     pub latency: Option<Latency>,
     pub backlog: Option<Backlog>,
     pub hostile: Option<Hostile>,
+    pub auth: Option<crate::auth::Auth>,
     pub sweep: Option<Vec<SweepRun>>,
     pub parse: Option<Parse>,
     pub board: Option<BoardRun>,
@@ -174,6 +175,9 @@ impl Report {
         }
         if let Some(h) = &self.hostile {
             self.hostile_md(&mut o, h);
+        }
+        if let Some(a) = &self.auth {
+            a.markdown(&mut o);
         }
         if let Some(s) = &self.sweep {
             self.sweep_md(&mut o, s);

@@ -48,6 +48,10 @@ impl Default for AuthSettings {
 pub enum Mode {
     Enforce,
     Report,
+    /// Nothing is verified and no verdict recorded: the From header is
+    /// believed, as before authentication existed. For measuring what
+    /// verification costs; check-config warns of it.
+    Off,
 }
 
 /// What a sender must show.
@@ -131,8 +135,50 @@ impl AuthSettings {
         };
         match self.mode {
             Mode::Enforce => Decision::Refuse { reason: refusal },
-            Mode::Report => Decision::ApplyReported { reason: refusal },
+            // Off never gets here (intake verifies nothing); as report if it did.
+            Mode::Report | Mode::Off => Decision::ApplyReported { reason: refusal },
         }
+    }
+
+    /// Warnings as `(key, message)`: `mode = "off"`, and each mail domain
+    /// that two or more stations required to `pass` share (`stations`:
+    /// code and addresses).
+    /// DKIM proves the domain, not the mailbox: a pass for one station's
+    /// address is only as good as that server's check that its users send
+    /// as themselves. The desk still acts only for the address each station
+    /// has in the directory, so a pass never makes one station another.
+    pub fn warnings<'a>(&self, stations: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Vec<(String, String)> {
+        if self.mode == Mode::Off {
+            return vec![("auth.mode".into(), "\"off\": nothing is verified; anyone can act in anyone's name".into())];
+        }
+        let mut by_domain: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for (code, emails) in stations {
+            if self.requirement(Role::Station, Some(code)) != Requirement::Pass {
+                continue; // nothing is proven for it anyway
+            }
+            let mut domains: Vec<String> = emails.iter().filter_map(|e| super::align::domain_of(e)).collect();
+            domains.dedup();
+            for d in domains {
+                let codes = by_domain.entry(d).or_default();
+                if !codes.contains(&code) {
+                    codes.push(code);
+                }
+            }
+        }
+        by_domain
+            .into_iter()
+            .filter(|(_, codes)| codes.len() > 1)
+            .map(|(domain, codes)| {
+                let message = format!(
+                    "{} share the mail domain {domain}: DKIM proves the domain, not the mailbox, so one of them \
+                     could reply as another if {domain}'s server lets its users send under any of its addresses \
+                     (make it check the login against the sender, e.g. Postfix's smtpd_sender_login_maps, or give \
+                     each station its own domain or subdomain)",
+                    codes.join(", ")
+                );
+                ("auth.require.station".to_owned(), message)
+            })
+            .collect()
     }
 
     /// The resolver's address, when one is configured and well-formed.

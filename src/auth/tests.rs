@@ -226,3 +226,24 @@ fn policy_per_role_with_a_station_override() {
     let keys: Vec<String> = bad.problems(&[]).into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, ["auth.resolver", "auth.stations.bj07"]);
 }
+
+#[test]
+fn stations_sharing_a_domain_they_must_prove_are_warned_of() {
+    let mut auth = AuthSettings::default();
+    let (bj01, sh02, gz03) = (
+        vec!["station-bj01@Stations.example.test".to_owned(), "bj01-boss@bj01.example.test".to_owned()],
+        vec!["station-sh02@stations.example.test".to_owned()],
+        vec!["station-gz03@stations.example.test".to_owned()],
+    );
+    let stations = || [("BJ01", bj01.as_slice()), ("SH02", sh02.as_slice()), ("GZ03", gz03.as_slice())];
+    let warned = auth.warnings(stations());
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert_eq!(warned[0].0, "auth.require.station");
+    assert!(warned[0].1.starts_with("BJ01, SH02, GZ03 share the mail domain stations.example.test"), "{warned:?}");
+    // A station that must show nothing proves nothing: not counted.
+    auth.stations.insert("SH02".into(), Requirement::Any);
+    auth.stations.insert("GZ03".into(), Requirement::Any);
+    assert!(auth.warnings(stations()).is_empty());
+    auth.mode = Mode::Off;
+    assert_eq!(auth.warnings(stations())[0].0, "auth.mode");
+}

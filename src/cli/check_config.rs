@@ -95,6 +95,10 @@ pub async fn check(path: &Path, now: DateTime<Utc>, connect: bool) -> Report {
     for (key, message) in settings.problems() {
         report.add(Level::Error, key, message);
     }
+    let stations = settings.stations.iter().map(|st| (st.code.as_str(), st.emails.as_slice()));
+    for (key, message) in settings.auth.warnings(stations) {
+        report.add(Level::Warning, key, message);
+    }
     secrets(&settings, &mut report);
     transport(&settings, &mut report);
     match Calendar::from_settings(&settings.calendar, |p| settings.resolve(p)) {

@@ -2,7 +2,9 @@
 //! bounces (the handler told once), and unreadable mail (quarantined; one of
 //! ours is told what is wrong, strangers and machines are not). A bounce of a
 //! station's address, or its away auto-reply, puts the station's backup
-//! contacts on the ticket's mail.
+//! contacts on the ticket's mail; neither is believed on its From alone
+//! (`sender.rs`: auto-replies pass their sender's policy, bounces prove
+//! they are about our mail).
 
 use std::sync::atomic::AtomicU64;
 
@@ -35,8 +37,20 @@ impl Desk {
             _ => (EventKind::AutoReply, "auto-reply ignored"),
         };
         if let Some(number) = &msg.ticket
-            && tx.ticket(number).await?.is_some()
+            && let Some(ticket) = tx.ticket(number).await?
         {
+            // A forged receipt or "away" must not move the ticket's mail; a
+            // delivery report (delay, success) is held to a bounce's proof.
+            let refused = match &msg.delivery {
+                Some(d) => {
+                    let failed = d.recipient.clone().unwrap_or_default();
+                    self.check_report(tx, incoming, &ticket, &failed).await?
+                }
+                None => self.check_machine(tx, incoming, &ticket).await?,
+            };
+            if let Some(refused) = refused {
+                return Ok(refused);
+            }
             let mut noted = self.event(number, kind).by(&msg.from).message(msg.message_id.as_deref());
             if let Some(detail) = machine_detail(msg) {
                 noted = noted.detail(&detail);
@@ -61,11 +75,14 @@ impl Desk {
         let Some(ticket) = ticket else {
             return Ok(Disposition::handled(None, "bounce about no ticket"));
         };
+        let failed = msg.delivery.as_ref().and_then(|d| d.recipient.clone()).unwrap_or_default();
+        if let Some(refused) = self.check_report(tx, incoming, &ticket, &failed).await? {
+            return Ok(refused);
+        }
         let event = self.event(&ticket.number, EventKind::Bounce).by(&msg.from).message(msg.message_id.as_deref());
         let reason = bounce_reason(msg);
         tx.add_event(event.detail(&machine_detail(msg).unwrap_or_else(|| reason.clone()))).await?;
         let station = self.station_of(&ticket);
-        let failed = msg.delivery.as_ref().and_then(|d| d.recipient.clone()).unwrap_or_default();
         // A bounce that names none of the station's addresses (a handler's, say) is not the station's.
         let of_station = station.as_ref().filter(|s| failed.is_empty() || is_one_of(&failed, &s.emails));
         let backups = match of_station {

@@ -530,3 +530,5 @@ async fn the_operator_reassigning_to_the_returning_station_refuses_the_return() 
     let mut tx = f.store.begin().await.expect("begin");
     assert!(f.desk.operate(&mut tx, &number, &action, "operator:root", None).await.is_err());
 }
+
+mod machine_auth;

@@ -216,6 +216,42 @@ pub fn bounce_ticket(message: &Message<'_>) -> Option<TicketNo> {
     })
 }
 
+/// At most this many Message-IDs are read from a bounce.
+const MAX_QUOTED_IDS: usize = 32;
+
+/// The Message-IDs a bounce quotes (its returned message's, and any
+/// `<id@domain>` its parts write out), without brackets: the desk believes
+/// a bounce that names a mail it really sent.
+pub fn quoted_ids(message: &Message<'_>) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut add = |id: &str| {
+        let id = id.trim().trim_matches(['<', '>']);
+        if ids.len() < MAX_QUOTED_IDS && !id.is_empty() && !ids.iter().any(|i| i == id) {
+            ids.push(id.to_owned());
+        }
+    };
+    for part in &message.parts {
+        let text = match &part.body {
+            PartType::Message(inner) => {
+                inner.message_id().into_iter().for_each(&mut add);
+                String::from_utf8_lossy(&inner.raw_message()[..inner.raw_message().len().min(MAX_TEXT_BYTES)])
+                    .into_owned()
+            }
+            PartType::Text(_) | PartType::Html(_) => part_text(message, part).unwrap_or_default(),
+            PartType::Binary(b) | PartType::InlineBinary(b) => {
+                String::from_utf8_lossy(&b[..b.len().min(MAX_TEXT_BYTES)]).into_owned()
+            }
+            PartType::Multipart(_) => continue,
+        };
+        for token in text.split('<').skip(1).filter_map(|t| t.split_once('>')).map(|(id, _)| id) {
+            if token.len() <= 250 && token.contains('@') && !token.contains(char::is_whitespace) {
+                add(token);
+            }
+        }
+    }
+    ids
+}
+
 /// A ticket number in the first [`MAX_TEXT_BYTES`] of some bytes.
 fn find_in_bytes(bytes: &[u8]) -> Option<TicketNo> {
     let len = bytes.len().min(MAX_TEXT_BYTES);

@@ -101,6 +101,10 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
     if let Some(machine) = machine_mail(&message, &parsed, settings) {
         parsed.ticket = classify::bounce_ticket(&message).or(referenced_ticket.clone());
         parsed.attachments.clear();
+        if matches!(machine, Machine::Report(..) | Machine::NullReturnPath) {
+            // What a delivery report must quote to be believed.
+            parsed.quoted_ids = classify::quoted_ids(&message);
+        }
         match machine {
             Machine::Report(dsn::Outcome::Failed, delivery) => {
                 parsed.kind = Kind::Bounce;

@@ -200,6 +200,9 @@ pub struct Parsed {
     /// Message-IDs from In-Reply-To and References, newest first.
     #[serde(skip)]
     pub references: Vec<String>,
+    /// The Message-IDs a delivery report (bounce, delay, success) quotes.
+    #[serde(skip)]
+    pub quoted_ids: Vec<String>,
     /// To and Cc addresses, lowercased: whether a pre-report copied its
     /// regional manager.
     #[serde(skip)]
@@ -237,6 +240,7 @@ impl Parsed {
             problems: vec![reason.to_owned()],
             reply_text: String::new(),
             references: Vec::new(),
+            quoted_ids: Vec::new(),
             recipients: Vec::new(),
             do_not_answer: false,
         }

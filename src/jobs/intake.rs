@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use tokio::sync::{Mutex, Notify};
 use tracing::{Instrument as _, info, info_span, warn};
 
-use crate::auth::Verifier;
+use crate::auth::{Mode, Verifier};
 use crate::desk::{Desk, DeskError, Disposition, Incoming};
 use crate::intake::{self, Limits, Parsed};
 use arc_swap::ArcSwap;
@@ -218,11 +218,10 @@ impl IntakeWorker {
         // Outside the transaction: DNS may take its (bounded) time. Mail
         // read from its header alone cannot be verified (no body to hash).
         let verdict = match reading {
-            Reading::Parsed => Some(self.verifier.verify(&message.raw).await),
+            Reading::Parsed if settings.auth.mode != Mode::Off => Some(self.verifier.verify(&message.raw).await),
             _ => None,
         };
         if let Some(v) = &verdict {
-            self.metrics.auth_verdict(v.verdict);
             record.auth = serde_json::to_string(v).ok();
         }
         drop(message);
@@ -279,6 +278,7 @@ impl IntakeWorker {
                 let mut tx = self.store.begin().await?;
                 tx.forget_attempts(m).await?;
                 tx.commit().await?;
+                self.metrics.auth_deferred();
                 warn!(from = %one_line(&record.sender), reason = %one_line(reason), "intake: sender not verifiable yet; left in the inbox");
                 return Ok(Destination::Inbox);
             }
@@ -290,6 +290,10 @@ impl IntakeWorker {
         // Its mail goes out now, not after the rest of the round.
         self.outbox_wake.notify_one();
         self.metrics.mail_in(kind, outcome.as_str());
+        // Counted here, once the outcome is committed, not per attempt.
+        if let Some(v) = &verdict {
+            self.metrics.auth_verdict(v.verdict);
+        }
         match &disposition {
             Disposition::Handled { ticket, note } => {
                 info!(from = %one_line(&record.sender), ticket = ?ticket.as_ref().map(|t| t.as_str()), %note, "intake: handled");

@@ -193,6 +193,7 @@ pub struct Metrics {
     registry: Registry,
     mail_in: Family<MailLabels, Counter>,
     auth_verdicts: Family<AuthLabels, Counter>,
+    auth_deferred: Counter,
     outbox_sent: Counter,
     outbox_failed: Counter,
     /// Reloads (SIGHUP) applied and refused.
@@ -223,7 +224,17 @@ impl Default for Metrics {
         for verdict in crate::auth::Outcome::ALL {
             let _ = auth_verdicts.get_or_create(&AuthLabels { verdict });
         }
-        registry.register("auth_verdicts", "Messages verified, by authentication verdict", auth_verdicts.clone());
+        registry.register(
+            "auth_verdicts",
+            "Messages settled (handled or quarantined), by authentication verdict; once per message",
+            auth_verdicts.clone(),
+        );
+        let auth_deferred = Counter::default();
+        registry.register(
+            "auth_deferred",
+            "Verifications DNS could not settle: the message waited for another attempt (per attempt)",
+            auth_deferred.clone(),
+        );
         let outbox_sent = Counter::default();
         registry.register("outbox_sent", "Mails the SMTP server accepted", outbox_sent.clone());
         let outbox_failed = Counter::default();
@@ -258,6 +269,7 @@ impl Default for Metrics {
             registry,
             mail_in,
             auth_verdicts,
+            auth_deferred,
             outbox_sent,
             outbox_failed,
             reloads,
@@ -295,9 +307,16 @@ impl Metrics {
         self.mail_in.get_or_create(&MailLabels { kind, outcome }).inc();
     }
 
-    /// Counts one message's authentication verdict.
+    /// Counts one message's authentication verdict, when its outcome is
+    /// committed: a message retried (DNS, a crash, a database error) is
+    /// counted once, with the verdict it was settled on.
     pub fn auth_verdict(&self, verdict: crate::auth::Outcome) {
         self.auth_verdicts.get_or_create(&AuthLabels { verdict }).inc();
+    }
+
+    /// Counts one attempt left waiting for DNS.
+    pub fn auth_deferred(&self) {
+        self.auth_deferred.inc();
     }
 
     pub fn outbox_sent(&self) {

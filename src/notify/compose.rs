@@ -85,14 +85,18 @@ impl Draft {
 }
 
 /// A Message-ID (without brackets) for mail about `ticket`:
-/// `TS-20261120-0001.forward.k3j9x2@domain`.
-pub fn message_id(ticket: Option<&TicketNo>, purpose: &str, domain: &str) -> String {
-    let random: String = std::iter::repeat_with(fastrand::alphanumeric).take(12).collect();
+/// `TS-20261120-0001.forward.k3j9x2…@domain`. Its random part comes from
+/// the OS's CSPRNG (96 bits): a bounce is believed when it quotes the ID
+/// of a mail we sent, so outsiders must not be able to guess one.
+pub fn message_id(ticket: Option<&TicketNo>, purpose: &str, domain: &str) -> anyhow::Result<String> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a Message-ID: {e}"))?;
+    let random: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let purpose: String = purpose.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-    match ticket {
+    Ok(match ticket {
         Some(t) => format!("{t}.{purpose}.{random}@{domain}"),
         None => format!("complaintd.{purpose}.{random}@{domain}"),
-    }
+    })
 }
 
 /// Drops control characters (CR/LF above all) from a value bound for a
@@ -267,8 +271,11 @@ mod tests {
     #[test]
     fn message_ids_carry_the_ticket() {
         let t = TicketNo::parse("TS-20261120-0001").unwrap();
-        let id = message_id(Some(&t), "forward", "hq.example.test");
+        let id = message_id(Some(&t), "forward", "hq.example.test").unwrap();
         assert!(id.starts_with("TS-20261120-0001.forward."));
+        let random = id.trim_start_matches("TS-20261120-0001.forward.").trim_end_matches("@hq.example.test");
+        assert_eq!(random.len(), 24, "96 random bits: {id}");
+        assert_ne!(id, message_id(Some(&t), "forward", "hq.example.test").unwrap());
         assert_eq!(TicketNo::find_in(&id), Some(t));
     }
 

@@ -278,7 +278,8 @@ impl Notifier {
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<OutboxMail, NotifyError> {
-        let message_id = compose::message_id(ticket, purpose.as_str(), &self.message_id_domain);
+        let message_id =
+            compose::message_id(ticket, purpose.as_str(), &self.message_id_domain).map_err(NotifyError::Compose)?;
         let body =
             compose::compose(draft, &self.from, &message_id, SystemTime::from(now)).map_err(NotifyError::Compose)?;
         Ok(OutboxMail {

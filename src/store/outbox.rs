@@ -293,6 +293,18 @@ impl Tx {
         Ok(keys.into_iter().collect())
     }
 
+    /// The mails about `ticket` the server accepted, as (Message-ID,
+    /// recipients): what a bounce about the ticket must quote to be believed.
+    pub async fn sent_about(&mut self, ticket: &TicketNo) -> Result<Vec<(String, Vec<String>)>> {
+        let rows: Vec<(String, String)> = on_tx!(self, |c| {
+            sqlx::query_as("SELECT message_id, recipients FROM outbox WHERE ticket = $1 AND sent_at IS NOT NULL")
+                .bind(ticket.as_str())
+                .fetch_all(&mut *c)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(id, to)| (id, split_recipients(&to))).collect())
+    }
+
     /// Queues a mail. `false` when a mail with this key was queued before.
     pub async fn enqueue(&mut self, m: &OutboxMail, now: DateTime<Utc>) -> Result<bool> {
         Ok(!self.enqueue_all(std::slice::from_ref(m), now).await?.is_empty())

@@ -171,13 +171,9 @@ async fn forgery_a_dns_outage_delays_genuine_mail_and_never_refuses_it() {
     let addr = app.metrics_addr.expect("metrics");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
-        let (_, body) = crate::operator::http(addr, "GET", "/metrics").await;
-        let tried = body
-            .lines()
-            .find(|l| l.starts_with("complaintd_auth_verdicts_total{verdict=\"temperror\"}"))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if tried >= 2.0 {
+        if metric(addr, "complaintd_auth_deferred_total").await >= 2.0 {
+            // Waiting is not a verdict: nothing is counted until it settles.
+            assert_eq!(metric(addr, VERDICT_TEMPERROR).await, 0.0);
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "intake never tried");
@@ -193,5 +189,20 @@ async fn forgery_a_dns_outage_delays_genuine_mail_and_never_refuses_it() {
     let mut app = app.restart_with(|s| s.auth.resolver = Some(lab_dns)).await;
     wait_for_mail(&station, 1, |m| m.subject.contains("投诉转出")).await;
     assert_eq!(count(&desk, "Quarantine").await, 0);
+    // The retried message is counted once, as what it was settled on.
+    let addr = app.metrics_addr.expect("metrics");
+    assert_eq!(metric(addr, "complaintd_auth_verdicts_total{verdict=\"pass\"}").await, 1.0);
+    assert_eq!(metric(addr, VERDICT_TEMPERROR).await, 0.0);
     app.stop().await;
+}
+
+const VERDICT_TEMPERROR: &str = "complaintd_auth_verdicts_total{verdict=\"temperror\"}";
+
+/// The value of the series `name` (with its labels) on the metrics endpoint.
+async fn metric(addr: std::net::SocketAddr, name: &str) -> f64 {
+    let (_, body) = crate::operator::http(addr, "GET", "/metrics").await;
+    body.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
 }

@@ -169,8 +169,8 @@ async fn a_repeat_complaint_raises_the_open_ticket_instead_of_opening_another() 
 }
 
 impl Case {
-    /// A delivery report: the forward to `failed` bounced with `status` and `diagnostic`.
-    fn bounce(&self, failed: &str, status: &str, diagnostic: &str) -> Vec<u8> {
+    /// A delivery report: the mail `quoted` to `failed` bounced with `status` and `diagnostic`.
+    fn bounce(&self, quoted: &str, failed: &str, status: &str, diagnostic: &str) -> Vec<u8> {
         format!(
             "From: MAILER-DAEMON@lab.example.test\r\nTo: {d}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
              Message-ID: <{p}.bounce@lab.example.test>\r\nMIME-Version: 1.0\r\n\
@@ -182,7 +182,7 @@ impl Case {
              --b1\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{f}>\r\nSubject: [{n}] x\r\n\r\n--b1--\r\n",
             d = self.desk,
             p = self.app.net.prefix,
-            f = self.forward_id,
+            f = quoted,
             n = self.number
         )
         .into_bytes()
@@ -195,7 +195,7 @@ async fn a_bounced_forward_reaches_the_stations_backup_and_the_handler_hears_why
     let backup = c.app.net.station("BJ01-backup");
     // The original is in the Handled folder, where the re-sent forward's files are read back from.
     wait_for_folder(&c.desk, "Handled", 1).await;
-    smtp_send("", &[&c.desk], &c.bounce(&c.station, "5.2.2", "552 5.2.2 mailbox full")).await;
+    smtp_send("", &[&c.desk], &c.bounce(&c.forward_id, &c.station, "5.2.2", "552 5.2.2 mailbox full")).await;
 
     // The backup gets the forward, with the original attachments; the
     // handler is told which address failed and why.
@@ -212,8 +212,8 @@ async fn a_bounced_forward_reaches_the_stations_backup_and_the_handler_hears_why
     let reminder = wait_for_mail(&backup, 1, |m| m.subject.contains("提醒：首次回复")).await;
     assert!(reminder[0].to.contains(&c.station) && reminder[0].to.contains(&backup), "{:?}", reminder[0].to);
 
-    // A second bounce does not tell the handler again.
-    smtp_send("", &[&c.desk], &c.bounce(&backup, "5.1.1", "550 5.1.1 user unknown")).await;
+    // A second bounce (of the backup's copy) does not tell the handler again.
+    smtp_send("", &[&c.desk], &c.bounce(&forward[0].message_id, &backup, "5.1.1", "550 5.1.1 user unknown")).await;
     wait_for_folder(&c.desk, "Handled", 3).await;
     assert_eq!(mailbox(&c.handler, "INBOX").await.iter().filter(|m| m.subject.contains("无法送达")).count(), 1);
     c.app.stop().await;

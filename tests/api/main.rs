@@ -3,6 +3,7 @@
 //! (`COMPLAINTD_TEST_DB=postgres`). No mocks.
 
 mod auth;
+mod auth_machine;
 mod board;
 mod browser;
 mod calendar;

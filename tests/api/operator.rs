@@ -463,6 +463,9 @@ async fn check_config_names_the_file_and_the_key_of_each_problem() {
     let out = check_config(&good, &[], &[]).await;
     assert_ok(&out);
     assert!(out.stdout.contains("0 error(s)"), "{}", out.stdout);
+    // The example's stations share one domain: what DKIM proves there is said.
+    let shared = "auth.require.station: BJ01, SH02, GZ03, CD04, HK05 share the mail domain stations.example.test";
+    assert!(out.stdout.contains(&format!("warning: {}: {shared}", good.display())), "{}", out.stdout);
 
     // Values: a bad station address, a station address used twice, an SMTP
     // login without its password in the environment.
