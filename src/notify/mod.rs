@@ -26,7 +26,7 @@ pub use templates::{Rendered, TemplateError, TemplateName, Templates};
 
 use crate::config::{Settings, Station};
 use crate::report::{Assessment, Digest};
-use crate::store::OutboxMail;
+use crate::store::{OutboxMail, Priority};
 use crate::ticket::{Ticket, TicketNo};
 
 /// Renders and composes the desk's mail.
@@ -250,11 +250,15 @@ impl Notifier {
             auto_submitted: notice.auto_submitted,
         };
         let ticket = notice.ticket.map(|t| &t.number);
-        self.outbox_mail(notice.key, ticket, notice.template, &draft, notice.not_before.unwrap_or(now), now)
+        let mut mail =
+            self.outbox_mail(notice.key, ticket, notice.template, &draft, notice.not_before.unwrap_or(now), now)?;
+        // Everything about a ticket (forward, alert, escalation) goes at its urgency.
+        mail.priority = notice.ticket.map_or(Priority::Normal, |t| t.urgency.into());
+        Ok(mail)
     }
 
     /// Composes a draft rendered elsewhere (reports) into the mail the
-    /// outbox keeps under `key`.
+    /// outbox keeps under `key`, at the normal priority.
     pub fn outbox_mail(
         &self,
         key: OutboxKey,
@@ -276,6 +280,7 @@ impl Notifier {
             subject: draft.subject.clone(),
             body,
             not_before,
+            priority: Priority::Normal,
         })
     }
 }

@@ -59,13 +59,13 @@ pub use attempts::MessageRef;
 pub use calendar_years::Fingerprints;
 pub use events::{Event, EventKind, OperatorVerb};
 pub use inbound::{InboundId, InboundOutcome, InboundRecord, kind_name};
-pub use outbox::{OutboxEntry, OutboxMail, OutboxState, PendingMail, Retry};
+pub use outbox::{OutboxEntry, OutboxMail, OutboxState, PendingMail, Priority, Retry};
 pub use rows::{from_ms, to_ms};
 pub use tickets::NewTicket;
 pub use views::TicketQuery;
 
 /// The migrations of each dialect, embedded, in order.
-const SQLITE_MIGRATIONS: [(i64, &str, &str); 9] = [
+const SQLITE_MIGRATIONS: [(i64, &str, &str); 10] = [
     (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/sqlite/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/sqlite/0003_reports.sql")),
@@ -75,8 +75,9 @@ const SQLITE_MIGRATIONS: [(i64, &str, &str); 9] = [
     (7, "returns", include_str!("../../migrations/sqlite/0007_returns.sql")),
     (8, "calendar years", include_str!("../../migrations/sqlite/0008_calendar_years.sql")),
     (9, "inbound auth", include_str!("../../migrations/sqlite/0009_inbound_auth.sql")),
+    (10, "outbox priority", include_str!("../../migrations/sqlite/0010_outbox_priority.sql")),
 ];
-const POSTGRES_MIGRATIONS: [(i64, &str, &str); 9] = [
+const POSTGRES_MIGRATIONS: [(i64, &str, &str); 10] = [
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
     (2, "outbox in doubt", include_str!("../../migrations/postgres/0002_outbox_in_doubt.sql")),
     (3, "reports", include_str!("../../migrations/postgres/0003_reports.sql")),
@@ -86,6 +87,7 @@ const POSTGRES_MIGRATIONS: [(i64, &str, &str); 9] = [
     (7, "returns", include_str!("../../migrations/postgres/0007_returns.sql")),
     (8, "calendar years", include_str!("../../migrations/postgres/0008_calendar_years.sql")),
     (9, "inbound auth", include_str!("../../migrations/postgres/0009_inbound_auth.sql")),
+    (10, "outbox priority", include_str!("../../migrations/postgres/0010_outbox_priority.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
