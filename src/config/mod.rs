@@ -8,11 +8,13 @@ use serde::Deserialize;
 
 mod checks;
 mod http;
+mod limits;
 
 use crate::calendar::{CalendarSettings, StationCalendarSettings};
 use crate::deadline::DeadlinePolicy;
 pub use checks::is_plain_address;
 pub use http::{BoardRole, BoardUser, HttpSettings};
+pub use limits::{MAX_SAFE_DEPTH, ParseLimits};
 
 pub mod directory;
 
@@ -185,6 +187,9 @@ pub struct MailboxSettings {
     /// fetched alone): bounds memory whatever the backlog.
     #[serde(default = "default_batch_bytes")]
     pub batch_bytes: u64,
+    /// What a message must stay within to be parsed (`[mailbox.limits]`).
+    #[serde(default)]
+    pub limits: ParseLimits,
 }
 
 /// The SMTP side.
@@ -567,6 +572,22 @@ mod tests {
         let found = s.problems();
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, "metrics.intake_stale_seconds");
+    }
+
+    /// The example writes the defaults out; check-config names each bad
+    /// limit by its key, and omitted keys keep their defaults.
+    #[test]
+    fn parse_limits_default_as_written_and_are_checked() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+        let mut s = Settings::read(&example).unwrap();
+        assert_eq!(s.mailbox.limits, super::ParseLimits::default());
+        s.mailbox.limits = toml::from_str("max_depth = 30").unwrap();
+        assert_eq!(s.mailbox.limits.max_parts, 1000);
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        s.mailbox.limits = toml::from_str("max_depth = 5000\nmax_parts = 0\nmax_decoded_bytes = 1024").unwrap();
+        let keys: Vec<String> = s.problems().into_iter().map(|(k, _)| k).collect();
+        let expected = ["mailbox.limits.max_depth", "mailbox.limits.max_parts", "mailbox.limits.max_decoded_bytes"];
+        assert_eq!(keys, expected);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use crate::config::Settings;
 use crate::ticket::TicketNo;
 
-pub use limits::{Limits, Refusal, refused, screen};
+pub use limits::{ParseLimits, Refusal, refused, screen};
 pub use parsed::{Attachment, Fields, Kind, Parsed, Receipt};
 
 /// How deep forwarded messages inside messages are followed.
@@ -34,7 +34,7 @@ const MAX_NESTING: usize = 5;
 /// Reads one raw message. Never panics; never takes more than a moment.
 pub fn parse(raw: &[u8], settings: &Settings) -> Parsed {
     // The MIME parser recurses: what could exhaust a stack never reaches it.
-    if let Err(refusal) = screen(raw, &Limits::default()) {
+    if let Err(refusal) = screen(raw, &settings.mailbox.limits) {
         return Parsed::unrecognized(&refusal.to_string());
     }
     // Defence in depth: a bug on hostile input must not take the daemon down

@@ -12,7 +12,7 @@ use tracing::{Instrument as _, info, info_span, warn};
 
 use crate::auth::Verifier;
 use crate::desk::{Desk, DeskError, Disposition, Incoming};
-use crate::intake::{self, Limits, Parsed};
+use crate::intake::{self, Parsed};
 use arc_swap::ArcSwap;
 
 use crate::jobs::intake_plan as plan;
@@ -182,7 +182,7 @@ impl IntakeWorker {
             let parsed = intake::refused(&message.raw, &reason);
             return Ok((message, parsed, reading));
         }
-        let limits = Limits::default();
+        let limits = settings.mailbox.limits;
         if let Err(refusal) = intake::screen(&message.raw, &limits) {
             let parsed = intake::refused(&message.raw, &refusal.to_string());
             return Ok((message, parsed, Reading::Refused));
