@@ -9,7 +9,7 @@
 pub use crate::config::ParseLimits;
 
 /// Why a message is refused before parsing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum Refusal {
     #[error("MIME nesting deeper than {0} levels")]
     TooDeep(usize),

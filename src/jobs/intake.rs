@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use crate::jobs::intake_plan as plan;
 use crate::jobs::{Step, Stop};
 use crate::mail::imap::{Fetched, Mailbox};
-use crate::metrics::{ImapState, Metrics};
+use crate::metrics::{ImapState, Metrics, Unparsed};
 use crate::printable::one_line;
 use crate::store::{InboundOutcome, InboundRecord, MessageRef, Store, kind_name};
 
@@ -49,9 +49,21 @@ enum Reading {
     /// Over `max_message_bytes`: only its header was fetched.
     Oversized,
     /// Over the parser's limits, or not exactly one From: never parsed.
-    Refused,
+    Refused(intake::Refusal),
     /// Its attempts reached the limit: only its header was fetched.
     GivenUp,
+}
+
+impl Reading {
+    /// Why it was quarantined unparsed, if it was.
+    fn unparsed(self) -> Option<Unparsed> {
+        match self {
+            Self::Parsed => None,
+            Self::Oversized => Some(Unparsed::Oversized),
+            Self::Refused(r) => Some(r.into()),
+            Self::GivenUp => Some(Unparsed::GivenUp),
+        }
+    }
 }
 
 /// Where a message goes after its round.
@@ -185,7 +197,7 @@ impl IntakeWorker {
         let limits = settings.mailbox.limits;
         if let Err(refusal) = intake::screen(&message.raw, &limits) {
             let parsed = intake::refused(&message.raw, &refusal.to_string());
-            return Ok((message, parsed, Reading::Refused));
+            return Ok((message, parsed, Reading::Refused(refusal)));
         }
         let desk = self.desk.load_full();
         let parsing = tokio::task::spawn_blocking(move || {
@@ -197,9 +209,9 @@ impl IntakeWorker {
         let (message, parsed) = parsing.await.context("parser thread")?;
         let decoded: usize = parsed.attachments.iter().map(|a| a.size).sum::<usize>() + parsed.reply_text.len();
         if decoded > limits.max_decoded_bytes {
-            let reason = intake::Refusal::DecodedTooLarge(limits.max_decoded_bytes).to_string();
-            let parsed = intake::refused(&message.raw, &reason);
-            return Ok((message, parsed, Reading::Refused));
+            let refusal = intake::Refusal::DecodedTooLarge(limits.max_decoded_bytes);
+            let parsed = intake::refused(&message.raw, &refusal.to_string());
+            return Ok((message, parsed, Reading::Refused(refusal)));
         }
         Ok((message, parsed, Reading::Parsed))
     }
@@ -245,7 +257,7 @@ impl IntakeWorker {
         let applied = match reading {
             Reading::Oversized => self.desk.load().unreadable(&mut tx, incoming, "oversized").await,
             Reading::GivenUp => self.desk.load().given_up(&mut tx, incoming).await,
-            Reading::Refused => Ok(Disposition::Quarantined {
+            Reading::Refused(_) => Ok(Disposition::Quarantined {
                 ticket: None,
                 reason: format!("refused: {}", parsed.problems.join("; ")),
             }),
@@ -290,6 +302,9 @@ impl IntakeWorker {
         // Its mail goes out now, not after the rest of the round.
         self.outbox_wake.notify_one();
         self.metrics.mail_in(kind, outcome.as_str());
+        if let Some(why) = reading.unparsed() {
+            self.metrics.unparsed(why);
+        }
         match &disposition {
             Disposition::Handled { ticket, note } => {
                 info!(from = %one_line(&record.sender), ticket = ?ticket.as_ref().map(|t| t.as_str()), %note, "intake: handled");
