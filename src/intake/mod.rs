@@ -33,13 +33,18 @@ const MAX_NESTING: usize = 5;
 
 /// Reads one raw message. Never panics; never takes more than a moment.
 pub fn parse(raw: &[u8], settings: &Settings) -> Parsed {
+    parse_screened(raw, settings).unwrap_or_else(|refusal| Parsed::unrecognized(&refusal.to_string()))
+}
+
+/// Reads one raw message that stays within `mailbox.limits`, or says which
+/// limit it broke: one pass of the screen, then the parser.
+pub fn parse_screened(raw: &[u8], settings: &Settings) -> Result<Parsed, Refusal> {
     // The MIME parser recurses: what could exhaust a stack never reaches it.
-    if let Err(refusal) = screen(raw, &settings.mailbox.limits) {
-        return Parsed::unrecognized(&refusal.to_string());
-    }
+    screen(raw, &settings.mailbox.limits)?;
     // Defence in depth: a bug on hostile input must not take the daemon down
     // in a loop over the same message; it becomes an unrecognized message.
-    std::panic::catch_unwind(|| parse_message(raw, settings)).unwrap_or_else(|_| Parsed::unrecognized("parser failure"))
+    Ok(std::panic::catch_unwind(|| parse_message(raw, settings))
+        .unwrap_or_else(|_| Parsed::unrecognized("parser failure")))
 }
 
 fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {

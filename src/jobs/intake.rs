@@ -195,18 +195,23 @@ impl IntakeWorker {
             return Ok((message, parsed, reading));
         }
         let limits = settings.mailbox.limits;
-        if let Err(refusal) = intake::screen(&message.raw, &limits) {
-            let parsed = intake::refused(&message.raw, &refusal.to_string());
-            return Ok((message, parsed, Reading::Refused(refusal)));
-        }
         let desk = self.desk.load_full();
+        // Screened and parsed in one go, off the runtime's threads: a large
+        // message's scan must not hold up the outbox's sends.
         let parsing = tokio::task::spawn_blocking(move || {
-            let parsed = intake::parse(&message.raw, &desk.settings);
+            let parsed = intake::parse_screened(&message.raw, &desk.settings);
             (message, parsed)
         });
         // The parser catches its own panics; a join error means the runtime
         // is shutting down: the message is tried again later.
         let (message, parsed) = parsing.await.context("parser thread")?;
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(refusal) => {
+                let parsed = intake::refused(&message.raw, &refusal.to_string());
+                return Ok((message, parsed, Reading::Refused(refusal)));
+            }
+        };
         let decoded: usize = parsed.attachments.iter().map(|a| a.size).sum::<usize>() + parsed.reply_text.len();
         if decoded > limits.max_decoded_bytes {
             let refusal = intake::Refusal::DecodedTooLarge(limits.max_decoded_bytes);
