@@ -61,3 +61,25 @@ impl ParseLimits {
         found
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ParseLimits;
+    use crate::config::Settings;
+
+    /// The example writes the defaults out; check-config names each bad
+    /// limit by its key, and omitted keys keep their defaults.
+    #[test]
+    fn parse_limits_default_as_written_and_are_checked() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+        let mut s = Settings::read(&example).unwrap();
+        assert_eq!(s.mailbox.limits, ParseLimits::default());
+        s.mailbox.limits = toml::from_str("max_depth = 30").unwrap();
+        assert_eq!(s.mailbox.limits.max_parts, 1000);
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        s.mailbox.limits = toml::from_str("max_depth = 5000\nmax_parts = 0\nmax_decoded_bytes = 1024").unwrap();
+        let keys: Vec<String> = s.problems().into_iter().map(|(k, _)| k).collect();
+        let expected = ["mailbox.limits.max_depth", "mailbox.limits.max_parts", "mailbox.limits.max_decoded_bytes"];
+        assert_eq!(keys, expected);
+    }
+}

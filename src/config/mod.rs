@@ -574,22 +574,6 @@ mod tests {
         assert_eq!(found[0].0, "metrics.intake_stale_seconds");
     }
 
-    /// The example writes the defaults out; check-config names each bad
-    /// limit by its key, and omitted keys keep their defaults.
-    #[test]
-    fn parse_limits_default_as_written_and_are_checked() {
-        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
-        let mut s = Settings::read(&example).unwrap();
-        assert_eq!(s.mailbox.limits, super::ParseLimits::default());
-        s.mailbox.limits = toml::from_str("max_depth = 30").unwrap();
-        assert_eq!(s.mailbox.limits.max_parts, 1000);
-        assert!(s.problems().is_empty(), "{:?}", s.problems());
-        s.mailbox.limits = toml::from_str("max_depth = 5000\nmax_parts = 0\nmax_decoded_bytes = 1024").unwrap();
-        let keys: Vec<String> = s.problems().into_iter().map(|(k, _)| k).collect();
-        let expected = ["mailbox.limits.max_depth", "mailbox.limits.max_parts", "mailbox.limits.max_decoded_bytes"];
-        assert_eq!(keys, expected);
-    }
-
     #[test]
     fn parse_errors_are_placed_at_their_key() {
         let text = "[mailbox]\nserver = \"x:1\"\nbogus = 1\ntls = \"ssl\"\n\n[[stations]]\ncode = \"A\"\n[[stations]]\nemails = 5\n";
