@@ -14,6 +14,7 @@ impl Settings {
         if self.mailbox.max_attempts == 0 {
             found.push(("mailbox.max_attempts".into(), "must be at least 1".into()));
         }
+        found.extend(self.mailbox.limits.problems(self.mailbox.max_attachment_bytes));
         for (i, user) in self.http.iter().flat_map(|h| &h.users).enumerate() {
             if argon2::password_hash::phc::PasswordHash::new(&user.password_hash).is_err() {
                 let message = "not an Argon2 PHC string (make one with `complaintd hash-password`)".into();

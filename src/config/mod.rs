@@ -8,11 +8,13 @@ use serde::Deserialize;
 
 mod checks;
 mod http;
+mod limits;
 
 use crate::calendar::{CalendarSettings, StationCalendarSettings};
 use crate::deadline::DeadlinePolicy;
 pub use checks::is_plain_address;
 pub use http::{BoardRole, BoardUser, HttpSettings};
+pub use limits::{MAX_SAFE_DEPTH, ParseLimits};
 
 pub mod directory;
 
@@ -185,6 +187,9 @@ pub struct MailboxSettings {
     /// fetched alone): bounds memory whatever the backlog.
     #[serde(default = "default_batch_bytes")]
     pub batch_bytes: u64,
+    /// What a message must stay within to be parsed (`[mailbox.limits]`).
+    #[serde(default)]
+    pub limits: ParseLimits,
 }
 
 /// The SMTP side.

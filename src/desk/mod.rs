@@ -27,6 +27,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 pub use alerts::TicketSweep;
+pub use machine::REPLY_CAP_HITS;
 pub use operator::{OperatorAction, OperatorError};
 pub use repair::{Repair, rules_give};
 

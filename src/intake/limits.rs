@@ -6,35 +6,10 @@
 //! recurses: it bounds the parts, the nesting, the headers and the From
 //! count, and refuses (with the reason) what exceeds them.
 
-/// The bounds a message must stay within to be parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Multipart bodies and `message/rfc822` parts nested in each other.
-    pub max_depth: usize,
-    /// MIME parts in the whole message (delimiter lines seen).
-    pub max_parts: usize,
-    /// Header fields in the message's own header.
-    pub max_headers: usize,
-    /// Bytes of the message's own header.
-    pub max_header_bytes: usize,
-    /// Bytes of decoded content (attachments and texts) kept.
-    pub max_decoded_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_depth: 20,
-            max_parts: 1000,
-            max_headers: 500,
-            max_header_bytes: 256 * 1024,
-            max_decoded_bytes: 64 * 1024 * 1024,
-        }
-    }
-}
+pub use crate::config::ParseLimits;
 
 /// Why a message is refused before parsing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum Refusal {
     #[error("MIME nesting deeper than {0} levels")]
     TooDeep(usize),
@@ -57,7 +32,7 @@ pub enum Refusal {
 /// The header is cut at the first blank line and at the header limit, and
 /// parsed without its body, so nothing in it can recurse.
 pub fn refused(raw: &[u8], reason: &str) -> super::Parsed {
-    let limit = Limits::default().max_header_bytes;
+    let limit = ParseLimits::default().max_header_bytes;
     let head = &raw[..raw.len().min(limit)];
     let end = find_ci(head, b"\r\n\r\n").or_else(|| find_ci(head, b"\n\n")).map_or(head.len(), |e| e + 2);
     let mut parsed = super::Parsed::unrecognized(reason);
@@ -153,7 +128,7 @@ const ENCODED_LEVELS: usize = 3;
 /// `message/rfc822` opens a level; a delimiter line of an open boundary
 /// closes every level opened inside it. Content-Type lines in a text body
 /// count too, so the depth can only be overestimated, never missed.
-pub fn screen(raw: &[u8], limits: &Limits) -> Result<(), Refusal> {
+pub fn screen(raw: &[u8], limits: &ParseLimits) -> Result<(), Refusal> {
     let mut parts = 0;
     match scan(raw, limits, 0, ENCODED_LEVELS, &mut parts)? {
         1 => Ok(()),
@@ -164,7 +139,13 @@ pub fn screen(raw: &[u8], limits: &Limits) -> Result<(), Refusal> {
 
 /// Scans one message (the mail, or a decoded part `depth` levels inside it)
 /// and returns how many From fields its own header has.
-fn scan(raw: &[u8], limits: &Limits, depth: usize, encoded_left: usize, parts: &mut usize) -> Result<usize, Refusal> {
+fn scan(
+    raw: &[u8],
+    limits: &ParseLimits,
+    depth: usize,
+    encoded_left: usize,
+    parts: &mut usize,
+) -> Result<usize, Refusal> {
     let (mut headers, mut header_bytes, mut froms) = (0usize, 0usize, 0usize);
     let mut in_top_header = true;
     let mut stack: Vec<Level> = Vec::new();
@@ -288,7 +269,7 @@ fn scan(raw: &[u8], limits: &Limits, depth: usize, encoded_left: usize, parts: &
 }
 
 /// Opens a level `depth` levels inside the mail, if the limits allow it.
-fn push_level(stack: &mut Vec<Level>, level: Level, depth: usize, limits: &Limits) -> Result<(), Refusal> {
+fn push_level(stack: &mut Vec<Level>, level: Level, depth: usize, limits: &ParseLimits) -> Result<(), Refusal> {
     stack.push(level);
     if depth + stack.len() > limits.max_depth { Err(Refusal::TooDeep(limits.max_depth)) } else { Ok(()) }
 }
@@ -355,28 +336,28 @@ pub(crate) mod tests {
     #[test]
     fn a_plain_mail_passes() {
         let m = mail("From: a@example.com\r\nSubject: hi", "hello");
-        assert_eq!(screen(&m, &Limits::default()), Ok(()));
+        assert_eq!(screen(&m, &ParseLimits::default()), Ok(()));
     }
 
     #[test]
     fn from_must_be_there_once() {
         let none = mail("Subject: hi", "x");
-        assert_eq!(screen(&none, &Limits::default()), Err(Refusal::NoFrom));
+        assert_eq!(screen(&none, &ParseLimits::default()), Err(Refusal::NoFrom));
         let two = mail("From: a@example.com\r\nFrom: b@example.com", "x");
-        assert_eq!(screen(&two, &Limits::default()), Err(Refusal::SeveralFrom(2)));
+        assert_eq!(screen(&two, &ParseLimits::default()), Err(Refusal::SeveralFrom(2)));
         // A From inside the body or a forwarded part does not count.
         let inner = mail("From: a@example.com", "From: b@example.com\r\n");
-        assert_eq!(screen(&inner, &Limits::default()), Ok(()));
+        assert_eq!(screen(&inner, &ParseLimits::default()), Ok(()));
     }
 
     #[test]
     fn nesting_bombs_are_refused_quickly() {
-        assert_eq!(screen(&nested_rfc822(35_000), &Limits::default()), Err(Refusal::TooDeep(20)));
+        assert_eq!(screen(&nested_rfc822(35_000), &ParseLimits::default()), Err(Refusal::TooDeep(20)));
         let start = std::time::Instant::now();
-        assert_eq!(screen(&nested_rfc822(150_000), &Limits::default()), Err(Refusal::TooDeep(20)));
+        assert_eq!(screen(&nested_rfc822(150_000), &ParseLimits::default()), Err(Refusal::TooDeep(20)));
         assert!(start.elapsed() < std::time::Duration::from_secs(2));
         // A forward of a forward is fine.
-        assert_eq!(screen(&nested_rfc822(3), &Limits::default()), Ok(()));
+        assert_eq!(screen(&nested_rfc822(3), &ParseLimits::default()), Ok(()));
     }
 
     /// `inner` as the base64 or quoted-printable body of a message/rfc822
@@ -409,16 +390,16 @@ pub(crate) mod tests {
     fn bombs_hidden_in_encoded_forwards_are_refused() {
         for encoding in ["base64", "quoted-printable"] {
             let bomb = encoded_forward(&nested_rfc822(5_000), encoding);
-            assert_eq!(screen(&bomb, &Limits::default()), Err(Refusal::TooDeep(20)), "{encoding}");
+            assert_eq!(screen(&bomb, &ParseLimits::default()), Err(Refusal::TooDeep(20)), "{encoding}");
             // Three encoded levels, as deep as mail-parser decodes.
             let mut layered = nested_rfc822(30);
             for _ in 0..3 {
                 layered = encoded_forward(&layered, encoding);
             }
-            assert_eq!(screen(&layered, &Limits::default()), Err(Refusal::TooDeep(20)), "{encoding}");
+            assert_eq!(screen(&layered, &ParseLimits::default()), Err(Refusal::TooDeep(20)), "{encoding}");
             // A forward of a forward, encoded, is fine; its From does not count.
             let fine = encoded_forward(&nested_rfc822(3), encoding);
-            assert_eq!(screen(&fine, &Limits::default()), Ok(()), "{encoding}");
+            assert_eq!(screen(&fine, &ParseLimits::default()), Ok(()), "{encoding}");
         }
     }
 
@@ -428,7 +409,7 @@ pub(crate) mod tests {
         let inner = base64::engine::general_purpose::STANDARD.encode(nested_rfc822(5_000));
         let body = format!("--d\r\nContent-Transfer-Encoding: BASE64 (hidden)\r\n\r\n{inner}\r\n--d--\r\n");
         let m = mail("From: a@example.com\r\nContent-Type: multipart/digest; boundary=d", &body);
-        assert_eq!(screen(&m, &Limits::default()), Err(Refusal::TooDeep(20)));
+        assert_eq!(screen(&m, &ParseLimits::default()), Err(Refusal::TooDeep(20)));
     }
 
     #[test]
@@ -438,7 +419,30 @@ pub(crate) mod tests {
             body.push_str(&format!("--b{i}\r\nContent-Type: multipart/mixed;\r\n boundary=\"b{}\"\r\n\r\n", i + 1));
         }
         let m = mail("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b0", &body);
-        assert_eq!(screen(&m, &Limits::default()), Err(Refusal::TooDeep(20)));
+        assert_eq!(screen(&m, &ParseLimits::default()), Err(Refusal::TooDeep(20)));
+    }
+
+    /// The deepest nesting check-config allows passes the screen and parses
+    /// on the workers' 2 MiB stack, both kinds of level.
+    #[test]
+    fn the_deepest_allowed_nesting_parses_on_a_worker_stack() {
+        let depth = crate::config::MAX_SAFE_DEPTH;
+        let limits = ParseLimits { max_depth: depth, ..ParseLimits::default() };
+        let mut body = String::new();
+        for i in 0..depth - 1 {
+            body.push_str(&format!("--b{i}\r\nContent-Type: multipart/mixed;\r\n boundary=\"b{}\"\r\n\r\n", i + 1));
+        }
+        let multiparts = mail("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b0", &body);
+        for m in [nested_rfc822(depth), multiparts] {
+            assert_eq!(screen(&m, &limits), Ok(()));
+            let parsed = std::thread::Builder::new()
+                .stack_size(2 * 1024 * 1024)
+                .spawn(move || mail_parser::MessageParser::default().parse(&m).is_some())
+                .expect("thread")
+                .join()
+                .expect("no overflow");
+            assert!(parsed);
+        }
     }
 
     #[test]
@@ -446,18 +450,18 @@ pub(crate) mod tests {
         let part = "--x\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@example.com\r\n\r\nhi\r\n";
         let body = format!("{}--x--\r\n", part.repeat(50));
         let m = mail("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=x", &body);
-        assert_eq!(screen(&m, &Limits::default()), Ok(()));
+        assert_eq!(screen(&m, &ParseLimits::default()), Ok(()));
     }
 
     #[test]
     fn parts_headers_and_header_size_are_bounded() {
         let body = "--x\r\nContent-Type: text/plain\r\n\r\nhi\r\n".repeat(1001);
         let m = mail("From: a@example.com\r\nContent-Type: multipart/mixed; boundary=x", &body);
-        let limits = Limits { max_depth: 2000, ..Limits::default() };
+        let limits = ParseLimits { max_depth: 2000, ..ParseLimits::default() };
         assert_eq!(screen(&m, &limits), Err(Refusal::TooManyParts(1000)));
         let many = format!("From: a@example.com\r\n{}", "X-A: 1\r\n".repeat(501));
-        assert_eq!(screen(&mail(&many, ""), &Limits::default()), Err(Refusal::TooManyHeaders(500)));
+        assert_eq!(screen(&mail(&many, ""), &ParseLimits::default()), Err(Refusal::TooManyHeaders(500)));
         let big = format!("From: a@example.com\r\nX-A: {}", "a".repeat(300 * 1024));
-        assert_eq!(screen(&mail(&big, ""), &Limits::default()), Err(Refusal::HeaderTooLarge(256 * 1024)));
+        assert_eq!(screen(&mail(&big, ""), &ParseLimits::default()), Err(Refusal::HeaderTooLarge(256 * 1024)));
     }
 }

@@ -25,7 +25,7 @@ use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use crate::config::Settings;
 use crate::ticket::TicketNo;
 
-pub use limits::{Limits, Refusal, refused, screen};
+pub use limits::{ParseLimits, Refusal, refused, screen};
 pub use parsed::{Attachment, Fields, Kind, Parsed, Receipt};
 
 /// How deep forwarded messages inside messages are followed.
@@ -33,13 +33,18 @@ const MAX_NESTING: usize = 5;
 
 /// Reads one raw message. Never panics; never takes more than a moment.
 pub fn parse(raw: &[u8], settings: &Settings) -> Parsed {
+    parse_screened(raw, settings).unwrap_or_else(|refusal| Parsed::unrecognized(&refusal.to_string()))
+}
+
+/// Reads one raw message that stays within `mailbox.limits`, or says which
+/// limit it broke: one pass of the screen, then the parser.
+pub fn parse_screened(raw: &[u8], settings: &Settings) -> Result<Parsed, Refusal> {
     // The MIME parser recurses: what could exhaust a stack never reaches it.
-    if let Err(refusal) = screen(raw, &Limits::default()) {
-        return Parsed::unrecognized(&refusal.to_string());
-    }
+    screen(raw, &settings.mailbox.limits)?;
     // Defence in depth: a bug on hostile input must not take the daemon down
     // in a loop over the same message; it becomes an unrecognized message.
-    std::panic::catch_unwind(|| parse_message(raw, settings)).unwrap_or_else(|_| Parsed::unrecognized("parser failure"))
+    Ok(std::panic::catch_unwind(|| parse_message(raw, settings))
+        .unwrap_or_else(|_| Parsed::unrecognized("parser failure")))
 }
 
 fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {

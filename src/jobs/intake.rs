@@ -12,13 +12,13 @@ use tracing::{Instrument as _, info, info_span, warn};
 
 use crate::auth::{Mode, Verifier};
 use crate::desk::{Desk, DeskError, Disposition, Incoming};
-use crate::intake::{self, Limits, Parsed};
+use crate::intake::{self, Parsed};
 use arc_swap::ArcSwap;
 
 use crate::jobs::intake_plan as plan;
 use crate::jobs::{Step, Stop};
 use crate::mail::imap::{Fetched, Mailbox};
-use crate::metrics::{ImapState, Metrics};
+use crate::metrics::{ImapState, Metrics, Unparsed};
 use crate::printable::one_line;
 use crate::store::{InboundOutcome, InboundRecord, MessageRef, Store, kind_name};
 
@@ -49,9 +49,21 @@ enum Reading {
     /// Over `max_message_bytes`: only its header was fetched.
     Oversized,
     /// Over the parser's limits, or not exactly one From: never parsed.
-    Refused,
+    Refused(intake::Refusal),
     /// Its attempts reached the limit: only its header was fetched.
     GivenUp,
+}
+
+impl Reading {
+    /// Why it was quarantined unparsed, if it was.
+    fn unparsed(self) -> Option<Unparsed> {
+        match self {
+            Self::Parsed => None,
+            Self::Oversized => Some(Unparsed::Oversized),
+            Self::Refused(r) => Some(r.into()),
+            Self::GivenUp => Some(Unparsed::GivenUp),
+        }
+    }
 }
 
 /// Where a message goes after its round.
@@ -182,24 +194,29 @@ impl IntakeWorker {
             let parsed = intake::refused(&message.raw, &reason);
             return Ok((message, parsed, reading));
         }
-        let limits = Limits::default();
-        if let Err(refusal) = intake::screen(&message.raw, &limits) {
-            let parsed = intake::refused(&message.raw, &refusal.to_string());
-            return Ok((message, parsed, Reading::Refused));
-        }
+        let limits = settings.mailbox.limits;
         let desk = self.desk.load_full();
+        // Screened and parsed in one go, off the runtime's threads: a large
+        // message's scan must not hold up the outbox's sends.
         let parsing = tokio::task::spawn_blocking(move || {
-            let parsed = intake::parse(&message.raw, &desk.settings);
+            let parsed = intake::parse_screened(&message.raw, &desk.settings);
             (message, parsed)
         });
         // The parser catches its own panics; a join error means the runtime
         // is shutting down: the message is tried again later.
         let (message, parsed) = parsing.await.context("parser thread")?;
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(refusal) => {
+                let parsed = intake::refused(&message.raw, &refusal.to_string());
+                return Ok((message, parsed, Reading::Refused(refusal)));
+            }
+        };
         let decoded: usize = parsed.attachments.iter().map(|a| a.size).sum::<usize>() + parsed.reply_text.len();
         if decoded > limits.max_decoded_bytes {
-            let reason = intake::Refusal::DecodedTooLarge(limits.max_decoded_bytes).to_string();
-            let parsed = intake::refused(&message.raw, &reason);
-            return Ok((message, parsed, Reading::Refused));
+            let refusal = intake::Refusal::DecodedTooLarge(limits.max_decoded_bytes);
+            let parsed = intake::refused(&message.raw, &refusal.to_string());
+            return Ok((message, parsed, Reading::Refused(refusal)));
         }
         Ok((message, parsed, Reading::Parsed))
     }
@@ -244,7 +261,7 @@ impl IntakeWorker {
         let applied = match reading {
             Reading::Oversized => self.desk.load().unreadable(&mut tx, incoming, "oversized").await,
             Reading::GivenUp => self.desk.load().given_up(&mut tx, incoming).await,
-            Reading::Refused => Ok(Disposition::Quarantined {
+            Reading::Refused(_) => Ok(Disposition::Quarantined {
                 ticket: None,
                 reason: format!("refused: {}", parsed.problems.join("; ")),
             }),
@@ -293,6 +310,9 @@ impl IntakeWorker {
         // Counted here, once the outcome is committed, not per attempt.
         if let Some(v) = &verdict {
             self.metrics.auth_verdict(v.verdict);
+        }
+        if let Some(why) = reading.unparsed() {
+            self.metrics.unparsed(why);
         }
         match &disposition {
             Disposition::Handled { ticket, note } => {

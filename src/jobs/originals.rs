@@ -171,6 +171,7 @@ mod tests {
             body: compose(&draft, &from, "m@x", SystemTime::UNIX_EPOCH).expect("composed"),
             not_before: start,
             originals: Some("original@hq.example.test".into()),
+            priority: crate::store::Priority::Normal,
         };
         let mut tx = store.begin().await.expect("tx");
         tx.enqueue(&mail, start).await.expect("queued");

@@ -40,6 +40,9 @@ macro_rules! label_value {
 
 // After the macro: the endpoint's label types use it too.
 pub mod endpoint;
+mod refusals;
+
+pub use refusals::Unparsed;
 
 /// What intake made of a message (`Parsed::kind`, or `oversized`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -196,6 +199,8 @@ pub struct Metrics {
     auth_deferred: Counter,
     outbox_sent: Counter,
     outbox_failed: Counter,
+    /// Mail quarantined unparsed, by reason.
+    unparsed: Family<refusals::UnparsedLabels, Counter>,
     /// Reloads (SIGHUP) applied and refused.
     reloads: Counter,
     reloads_refused: Counter,
@@ -243,6 +248,13 @@ impl Default for Metrics {
             "Send attempts that failed (retried later, or given up)",
             outbox_failed.clone(),
         );
+        let unparsed = refusals::unparsed_family();
+        registry.register(
+            "mail_unparsed",
+            "Messages quarantined without being parsed (poison, oversized, over a parse limit), by reason",
+            unparsed.clone(),
+        );
+        registry.register_collector(Box::new(refusals::ReplyCapHits));
         let reloads = Counter::default();
         registry.register("config_reloads", "Reloads of the config (SIGHUP) applied", reloads.clone());
         let reloads_refused = Counter::default();
@@ -272,6 +284,7 @@ impl Default for Metrics {
             auth_deferred,
             outbox_sent,
             outbox_failed,
+            unparsed,
             reloads,
             reloads_refused,
             imap_state,

@@ -26,7 +26,7 @@ pub use templates::{Rendered, TemplateError, TemplateName, Templates};
 
 use crate::config::{Settings, Station};
 use crate::report::{Assessment, Digest};
-use crate::store::OutboxMail;
+use crate::store::{OutboxMail, Priority};
 use crate::ticket::{Ticket, TicketNo};
 
 /// Renders and composes the desk's mail.
@@ -264,11 +264,13 @@ impl Notifier {
         let ticket = notice.ticket.map(|t| &t.number);
         let mail =
             self.outbox_mail(notice.key, ticket, notice.template, &draft, notice.not_before.unwrap_or(now), now)?;
-        Ok(OutboxMail { originals: notice.originals, ..mail })
+        // Everything about a ticket (forward, alert, escalation) goes at its urgency.
+        let priority = notice.ticket.map_or(Priority::Normal, |t| t.urgency.into());
+        Ok(OutboxMail { originals: notice.originals, priority, ..mail })
     }
 
     /// Composes a draft rendered elsewhere (reports) into the mail the
-    /// outbox keeps under `key`.
+    /// outbox keeps under `key`, at the normal priority.
     pub fn outbox_mail(
         &self,
         key: OutboxKey,
@@ -292,6 +294,7 @@ impl Notifier {
             body,
             not_before,
             originals: None,
+            priority: Priority::Normal,
         })
     }
 }

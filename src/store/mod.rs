@@ -59,7 +59,7 @@ pub use attempts::MessageRef;
 pub use calendar_years::Fingerprints;
 pub use events::{Event, EventKind, OperatorVerb};
 pub use inbound::{InboundId, InboundOutcome, InboundRecord, kind_name};
-pub use outbox::{OutboxEntry, OutboxMail, OutboxState, PendingMail, Retry};
+pub use outbox::{OutboxEntry, OutboxMail, OutboxState, PendingMail, Priority, Retry};
 pub use rows::{from_ms, to_ms};
 pub use tickets::NewTicket;
 pub use views::TicketQuery;
@@ -75,6 +75,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "returns", include_str!("../../migrations/sqlite/0007_returns.sql")),
     (8, "calendar years", include_str!("../../migrations/sqlite/0008_calendar_years.sql")),
     (9, "inbound auth", include_str!("../../migrations/sqlite/0009_inbound_auth.sql")),
+    (10, "outbox priority", include_str!("../../migrations/sqlite/0010_outbox_priority.sql")),
     (11, "outbox originals", include_str!("../../migrations/sqlite/0011_outbox_originals.sql")),
     (13, "board indexes", include_str!("../../migrations/sqlite/0013_board_indexes.sql")),
 ];
@@ -88,6 +89,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "returns", include_str!("../../migrations/postgres/0007_returns.sql")),
     (8, "calendar years", include_str!("../../migrations/postgres/0008_calendar_years.sql")),
     (9, "inbound auth", include_str!("../../migrations/postgres/0009_inbound_auth.sql")),
+    (10, "outbox priority", include_str!("../../migrations/postgres/0010_outbox_priority.sql")),
     (11, "outbox originals", include_str!("../../migrations/postgres/0011_outbox_originals.sql")),
     (13, "board indexes", include_str!("../../migrations/postgres/0013_board_indexes.sql")),
 ];

@@ -10,7 +10,40 @@ use sqlx::Row as _;
 
 use super::rows::{from_ms, split_recipients, to_ms};
 use super::{ROWS_PER_STATEMENT, Result, Store, Tx};
-use crate::ticket::TicketNo;
+use crate::ticket::{TicketNo, Urgency};
+
+/// Which due mail the outbox sends first: an urgent ticket's mail does not
+/// queue behind a backlog's. Stored as a small integer, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    Urgent,
+    Expedited,
+    Normal,
+}
+
+impl Priority {
+    /// Every priority, in the order the claim takes them.
+    pub const ALL: [Self; 3] = [Self::Urgent, Self::Expedited, Self::Normal];
+
+    fn as_i16(self) -> i16 {
+        match self {
+            Self::Urgent => 0,
+            Self::Expedited => 1,
+            Self::Normal => 2,
+        }
+    }
+}
+
+/// A ticket's mail (forwards, alerts, escalations) goes at its urgency.
+impl From<Urgency> for Priority {
+    fn from(u: Urgency) -> Self {
+        match u {
+            Urgency::Urgent => Self::Urgent,
+            Urgency::Expedited => Self::Expedited,
+            Urgency::Normal => Self::Normal,
+        }
+    }
+}
 
 /// A mail to queue.
 #[derive(Debug, Clone)]
@@ -29,6 +62,8 @@ pub struct OutboxMail {
     /// The Message-ID of the mail whose attachments are added when it is
     /// sent (read back from the Handled folder; see `jobs::originals`).
     pub originals: Option<String>,
+    /// Due mail of a higher priority is claimed first.
+    pub priority: Priority,
 }
 
 /// An outbox row claimed for sending.
@@ -121,11 +156,33 @@ macro_rules! pending_from_row {
 }
 
 impl Store {
-    /// Claims up to `limit` outbox rows due at `now`, earliest due first,
-    /// for `lease`; another instance will not take them until the lease runs
-    /// out. A row whose earlier lease ran out was being sent by an instance
-    /// that died: it comes back `in_doubt` (SET reads the row's old values).
+    /// Claims up to `limit` outbox rows due at `now`, the most urgent
+    /// first, then earliest due first, for `lease`; another instance will
+    /// not take them until the lease runs out. A row whose earlier lease ran
+    /// out was being sent by an instance that died: it comes back `in_doubt`
+    /// (SET reads the row's old values).
     pub async fn claim_outbox(&self, now: DateTime<Utc>, lease: Duration, limit: i64) -> Result<Vec<PendingMail>> {
+        let mut claimed = Vec::new();
+        // One priority at a time: each is a range of the index, where one
+        // ORDER BY priority would walk past every mail of the higher
+        // priorities queued for later.
+        for priority in Priority::ALL {
+            let left = limit - claimed.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            claimed.extend(self.claim_priority(priority, now, lease, left).await?);
+        }
+        Ok(claimed)
+    }
+
+    async fn claim_priority(
+        &self,
+        priority: Priority,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<PendingMail>> {
         let until = to_ms(now) + lease.as_millis() as i64;
         let now = to_ms(now);
         // PostgreSQL instances skip each other's rows instead of waiting.
@@ -134,22 +191,30 @@ impl Store {
             "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1,
                                in_doubt = CASE WHEN claimed_until IS NULL THEN in_doubt ELSE 1 END
                  WHERE id IN (SELECT id FROM outbox
-                              WHERE {PENDING} AND next_attempt_at <= $2
+                              WHERE {PENDING} AND priority = $4 AND next_attempt_at <= $2
                                 AND (claimed_until IS NULL OR claimed_until <= $2)
                               ORDER BY next_attempt_at LIMIT $3{lock})
-                 RETURNING id, key, message_id, envelope_from, recipients, body, attempts, in_doubt, created_at"
+                 RETURNING id, key, message_id, envelope_from, recipients, body, attempts, in_doubt, created_at,
+                           next_attempt_at"
         ));
-        on_pool!(self, |p| {
+        let mut rows: Vec<(i64, PendingMail)> = on_pool!(self, |p| {
             sqlx::query(sql)
                 .bind(until)
                 .bind(now)
                 .bind(limit)
+                .bind(priority.as_i16())
                 .fetch_all(p)
                 .await?
                 .into_iter()
-                .map(|r| pending_from_row!(r))
-                .collect()
-        })
+                .map(|r| -> Result<(i64, PendingMail)> {
+                    let mail: Result<PendingMail> = pending_from_row!(&r);
+                    Ok((r.try_get("next_attempt_at")?, mail?))
+                })
+                .collect::<Result<Vec<_>>>()?
+        });
+        // RETURNING keeps no order.
+        rows.sort_by_key(|(due, m)| (*due, m.id));
+        Ok(rows.into_iter().map(|(_, m)| m).collect())
     }
 
     /// Records that the server accepted the mails: one write for a round.
@@ -318,7 +383,7 @@ impl Tx {
             let keys: Vec<String> = on_tx!(self, |c| {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO outbox (key, ticket, message_id, envelope_from, recipients, subject, body,
-                                         created_at, next_attempt_at, originals) ",
+                                         created_at, next_attempt_at, originals, priority) ",
                 );
                 q.push_values(rows, |mut row, m| {
                     row.push_bind(&m.key)
@@ -330,7 +395,8 @@ impl Tx {
                         .push_bind(&m.body)
                         .push_bind(to_ms(now))
                         .push_bind(to_ms(m.not_before.max(now)))
-                        .push_bind(&m.originals);
+                        .push_bind(&m.originals)
+                        .push_bind(m.priority.as_i16());
                 });
                 q.push(" ON CONFLICT (key) DO NOTHING RETURNING key");
                 q.build_query_scalar().fetch_all(&mut *c).await?

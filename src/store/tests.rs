@@ -39,6 +39,7 @@ fn mail(ticket: &TicketNo, key: &str) -> OutboxMail {
         body: b"body".to_vec(),
         not_before: at(2),
         originals: None,
+        priority: Priority::Normal,
     }
 }
 
@@ -58,6 +59,39 @@ async fn enqueue_all_reports_only_the_keys_not_queued_before() {
     let keys = tx.outbox_keys(std::slice::from_ref(&a.number)).await.expect("keys");
     assert_eq!(keys, HashSet::from([format!("{}:x", a.number), format!("{}:z", a.number)]));
     tx.commit().await.expect("commit");
+}
+
+/// An urgent ticket's forward, queued behind a backlog, is claimed first;
+/// then expedited, then the rest, each earliest due first; mail queued for
+/// later is not claimed, whatever its priority.
+#[tokio::test]
+async fn the_outbox_claims_the_most_urgent_due_mail_first() {
+    let store = store().await;
+    let t = ticket(1);
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_ticket(t.clone()).await.expect("ticket");
+    let queued = |key: &str, priority: Priority, not_before: DateTime<Utc>| OutboxMail {
+        priority,
+        not_before,
+        ..mail(&t.number, key)
+    };
+    let mails = [
+        queued("backlog-1", Priority::Normal, at(2)),
+        queued("backlog-2", Priority::Normal, at(2)),
+        queued("later-urgent", Priority::Urgent, at(9)),
+        queued("expedited", Priority::Expedited, at(3)),
+        queued("urgent", Priority::Urgent, at(3)),
+        queued("backlog-3", Priority::Normal, at(2)),
+    ];
+    tx.enqueue_all(&mails, at(2)).await.expect("enqueue");
+    tx.commit().await.expect("commit");
+    let lease = std::time::Duration::from_secs(60);
+    let keys = |claimed: Vec<PendingMail>| claimed.into_iter().map(|m| m.key).collect::<Vec<_>>();
+    let key = |k: &str| format!("{}:{k}", t.number);
+    let first = keys(store.claim_outbox(at(4), lease, 3).await.expect("claim"));
+    assert_eq!(first, vec![key("urgent"), key("expedited"), key("backlog-1")]);
+    let rest = keys(store.claim_outbox(at(4), lease, 10).await.expect("claim"));
+    assert_eq!(rest, vec![key("backlog-2"), key("backlog-3")]);
 }
 
 #[tokio::test]

@@ -313,7 +313,7 @@ pub(crate) async fn http(addr: std::net::SocketAddr, method: &str, path: &str) -
 /// strictly: every line is a HELP, TYPE or UNIT line or a sample of a
 /// declared family (a counter's samples end in `_total`, OpenMetrics
 /// style), and it ends with `# EOF`. Returns the family types and samples.
-fn parse_exposition(text: &str) -> (HashMap<String, SampleType>, Scrape) {
+pub(crate) fn parse_exposition(text: &str) -> (HashMap<String, SampleType>, Scrape) {
     let mut types = HashMap::new();
     assert!(text.ends_with("# EOF\n"), "{text}");
     for line in text.lines() {
@@ -343,7 +343,7 @@ fn parse_exposition(text: &str) -> (HashMap<String, SampleType>, Scrape) {
 }
 
 /// The value of the sample `name` whose labels are exactly `labels`.
-fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     let found: Vec<f64> = scrape
         .samples
         .iter()

@@ -195,3 +195,41 @@ async fn a_loop_with_an_auto_responder_stops_at_the_cap() {
     }
     app.stop().await;
 }
+
+/// `/metrics` counts what was quarantined unparsed, by reason, and the
+/// replies the hourly cap held back.
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_and_reply_cap_hits_are_counted_in_metrics() {
+    use complaintd::config::MetricsSettings;
+    let mut app = spawn_app_with("2026-11-16T01:30:00Z".parse().unwrap(), |s| {
+        s.desk.replies_per_hour = 1;
+        s.metrics = Some(MetricsSettings::on("127.0.0.1:0".parse().expect("addr")));
+    })
+    .await;
+    let (handler, desk) = (app.net.hq("liujia"), app.net.hq("complaints"));
+    let id = |n: &str| format!("{}.{n}@hq.example.test", app.net.prefix);
+    append(&desk, "INBOX", &nesting_bomb(&handler, &desk, &id("bomb"), 35_000)).await;
+    let mut two_from = format!("From: {}\r\n", app.net.hq("chenmin")).into_bytes();
+    two_from.extend(complaint_mail(&handler, &desk, &id("twofrom"), &form_for_customer("M", 1)));
+    append(&desk, "INBOX", &two_from).await;
+    // Two broken forms: the first is answered, the second hits the cap of 1.
+    for n in 2..4 {
+        let broken = form_for_customer("M", n).replace("紧急程度：加急\n", "");
+        append(&desk, "INBOX", &hq_signed(&complaint_mail(&handler, &desk, &id(&format!("b{n}")), &broken))).await;
+    }
+    // Counted, not read: the test's own parser would choke on the bomb.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while count(&desk, "Quarantine").await < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "not all quarantined");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for_unsent(&app, 0).await;
+    let (_, text) = crate::operator::http(app.metrics_addr.expect("endpoint bound"), "GET", "/metrics").await;
+    let (types, m) = crate::operator::parse_exposition(&text);
+    assert_eq!(types["complaintd_mail_unparsed"], prometheus_parse::SampleType::Counter);
+    let unparsed = |reason| crate::operator::value(&m, "complaintd_mail_unparsed_total", &[("reason", reason)]);
+    assert_eq!((unparsed("too_deep"), unparsed("several_from")), (1.0, 1.0));
+    assert_eq!((unparsed("given_up"), unparsed("oversized"), unparsed("too_many_parts")), (0.0, 0.0, 0.0));
+    assert_eq!(crate::operator::value(&m, "complaintd_reply_cap_hits_total", &[]), 1.0);
+    app.stop().await;
+}
