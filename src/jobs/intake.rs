@@ -17,7 +17,7 @@ use arc_swap::ArcSwap;
 
 use crate::jobs::intake_plan as plan;
 use crate::jobs::{Step, Stop};
-use crate::mail::imap::{Fetched, Mailbox};
+use crate::mail::imap::{self, Fetched, Mailbox};
 use crate::metrics::{ImapState, Metrics, Unparsed};
 use crate::printable::one_line;
 use crate::store::{InboundOutcome, InboundRecord, MessageRef, Store, kind_name};
@@ -147,33 +147,46 @@ impl IntakeWorker {
             let batch_uids: Vec<u32> = batch.iter().map(|(u, _)| *u).collect();
             let now = self.desk.load().clock.now();
             let attempts = self.store.record_attempts(&mailbox_name, mailbox.uidvalidity, &batch_uids, now).await?;
-            for (uid, size) in &batch {
-                let tries = attempts.get(uid).copied().unwrap_or(1);
-                if tries > settings.max_attempts || *size > settings.max_message_bytes {
-                    header_only.push(*uid);
-                } else {
-                    whole.push(*uid);
-                    bytes += size;
+            let worked = async {
+                for (uid, size) in &batch {
+                    let tries = attempts.get(uid).copied().unwrap_or(1);
+                    if tries > settings.max_attempts || *size > settings.max_message_bytes {
+                        header_only.push(*uid);
+                    } else {
+                        whole.push(*uid);
+                        bytes += size;
+                    }
                 }
-            }
-            let mut fetched = mailbox.fetch(&header_only, 0, true).await?;
-            fetched.extend(mailbox.fetch(&whole, bytes, false).await?);
-            let (mut handled, mut quarantined) = (Vec::new(), Vec::new());
-            for message in fetched {
-                let uid = message.uid;
-                let tries = attempts.get(&uid).copied().unwrap_or(1);
-                let span = info_span!("message", uid);
-                match self.take(mailbox, message, tries).instrument(span).await? {
-                    Destination::Handled => handled.push(uid),
-                    Destination::Quarantine => quarantined.push(uid),
-                    // Not taken: the round does not count it, so a waiting
-                    // message alone does not spin the loop.
-                    Destination::Inbox => continue,
+                let mut fetched = mailbox.fetch(&header_only, 0, true).await?;
+                fetched.extend(mailbox.fetch(&whole, bytes, false).await?);
+                let (mut handled, mut quarantined) = (Vec::new(), Vec::new());
+                for message in fetched {
+                    let uid = message.uid;
+                    let tries = attempts.get(&uid).copied().unwrap_or(1);
+                    let span = info_span!("message", uid);
+                    match self.take(mailbox, message, tries).instrument(span).await? {
+                        Destination::Handled => handled.push(uid),
+                        Destination::Quarantine => quarantined.push(uid),
+                        // Not taken: the round does not count it, so a waiting
+                        // message alone does not spin the loop.
+                        Destination::Inbox => continue,
+                    }
+                    taken += 1;
                 }
-                taken += 1;
+                mailbox.move_to(&handled, &settings.handled_folder).await?;
+                mailbox.move_to(&quarantined, &settings.quarantine_folder).await?;
+                anyhow::Ok(())
             }
-            mailbox.move_to(&handled, &settings.handled_folder).await?;
-            mailbox.move_to(&quarantined, &settings.quarantine_folder).await?;
+            .await;
+            if let Err(e) = worked {
+                // A command the server refused (another instance moved the
+                // message first, say) is no fault of the messages: only
+                // stalls and crashes count against them.
+                if imap::refused_command(&e) {
+                    self.store.release_attempts(&mailbox_name, mailbox.uidvalidity, &batch_uids).await?;
+                }
+                return Err(e);
+            }
         }
         Ok(taken)
     }

@@ -144,6 +144,17 @@ async fn timed<T, E: Into<anyhow::Error>>(what: &str, fut: impl Future<Output = 
     }
 }
 
+/// Whether `error` is the server refusing a command (a NO or BAD answer),
+/// as opposed to a stall, a lost connection or a crash.
+pub fn refused_command(error: &anyhow::Error) -> bool {
+    error.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<async_imap::error::Error>(),
+            Some(async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_))
+        )
+    })
+}
+
 /// Connects and logs in; tells whether the server offers IDLE.
 async fn login(
     settings: &MailboxSettings,

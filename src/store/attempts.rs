@@ -56,6 +56,39 @@ impl Store {
 }
 
 impl Store {
+    /// Takes back the attempt just counted at each of `uids`: the round
+    /// failed for a reason that was not the messages' (the server refused a
+    /// command, as when another instance moved them first).
+    pub async fn release_attempts(&self, mailbox: &str, uidvalidity: u32, uids: &[u32]) -> Result<()> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        // The first attempt taken back leaves no row: the message is not one
+        // "tried before" (fetched alone) either.
+        let statements = [
+            "DELETE FROM intake_attempts WHERE attempts <= 1 AND mailbox = ",
+            "UPDATE intake_attempts SET attempts = attempts - 1 WHERE mailbox = ",
+        ];
+        for statement in statements {
+            on_pool!(self, |p| {
+                let mut q = sqlx::QueryBuilder::new(statement);
+                q.push_bind(mailbox)
+                    .push(" AND uidvalidity = ")
+                    .push_bind(i64::from(uidvalidity))
+                    .push(" AND uid IN (");
+                let mut list = q.separated(", ");
+                for uid in uids {
+                    list.push_bind(i64::from(*uid));
+                }
+                q.push(")");
+                q.build().execute(p).await?;
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Store {
     /// Attempts made so far at the messages of `uids` that have not settled.
     pub async fn attempts_of(&self, mailbox: &str, uidvalidity: u32, uids: &[u32]) -> Result<HashMap<u32, u32>> {
         let (Some(low), Some(high)) = (uids.iter().min(), uids.iter().max()) else { return Ok(HashMap::new()) };

@@ -170,6 +170,18 @@ async fn attempts_are_counted_per_message_until_forgotten() {
     assert_eq!(known, std::collections::HashMap::from([(1, 1), (3, 1)]));
 }
 
+#[tokio::test]
+async fn an_attempt_taken_back_is_as_if_never_made() {
+    let store = store().await;
+    let at = at(9);
+    store.record_attempts("u/INBOX", 7, &[1, 2], at).await.expect("count");
+    store.record_attempts("u/INBOX", 7, &[2], at).await.expect("count");
+    store.release_attempts("u/INBOX", 7, &[1, 2, 5]).await.expect("release");
+    // 1 was tried once: no longer "tried before"; 2 keeps its first try.
+    let known = store.attempts_of("u/INBOX", 7, &[1, 2, 5]).await.expect("read");
+    assert_eq!(known, std::collections::HashMap::from([(2, 1)]));
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn the_database_file_is_private() {
