@@ -42,9 +42,18 @@ impl Case {
     }
 
     async fn forged_notices(&self) -> usize {
-        mailbox(&self.handler, "INBOX").await.iter().filter(|m| m.subject.contains("已拒收冒名邮件")).count()
+        mailbox(&self.handler, "INBOX").await.iter().filter(|m| m.subject.contains(FORGED_NOTICE)).count()
+    }
+
+    /// Waits for the handler's first notice of a refused forgery: sent is
+    /// not yet delivered.
+    async fn forged_notice_arrives(&self) {
+        wait_for_mail(&self.handler, 1, |m| m.subject.contains(FORGED_NOTICE)).await;
     }
 }
+
+/// The subject of the handler's notice of a refused forgery.
+const FORGED_NOTICE: &str = "已拒收冒名邮件";
 
 /// Claims of our MX's, written by the forger.
 const FORGED_RESULTS: &str = "Authentication-Results: mx.hq.example.test; dkim=pass header.d=stations.example.test; \
@@ -74,8 +83,9 @@ async fn forgery_station_replies_not_signed_by_the_station_are_refused_and_the_h
     wait_for_unsent(&c.app, 0).await;
     let t = c.ticket().await;
     assert_eq!((t.status, t.result_at), (Status::Contacted, None), "no forgery applied");
+    c.forged_notice_arrives().await;
     assert_eq!(c.forged_notices().await, 1, "the handler is told once per ticket and sender");
-    let notice = mailbox(&c.handler, "INBOX").await.into_iter().find(|m| m.subject.contains("已拒收冒名邮件")).unwrap();
+    let notice = mailbox(&c.handler, "INBOX").await.into_iter().find(|m| m.subject.contains(FORGED_NOTICE)).unwrap();
     assert!(notice.text.contains(&c.station), "{}", notice.text);
     // Nothing reaches the claimed sender about it.
     assert!(mailbox(&c.station, "INBOX").await.iter().all(|m| m.subject.contains("投诉转出")));
@@ -99,13 +109,14 @@ async fn forgery_a_forged_handler_close_leaves_the_ticket_open() {
     wait_for_unsent(&c.app, 0).await;
     let t = c.ticket().await;
     assert_eq!((t.status, t.valid), (Status::Open, None), "still open, still counted");
-    assert_eq!(c.forged_notices().await, 1);
+    c.forged_notice_arrives().await;
 
     // The real handler closes it: applied.
     smtp_send(&c.handler, &[&c.desk], &c.reply(&c.handler, 2, "结案", "")).await;
     wait_for_folder(&c.desk, "Handled", 2).await;
     let t = c.ticket().await;
     assert_eq!((t.status, t.valid), (Status::Closed, Some(true)));
+    assert_eq!(c.forged_notices().await, 1, "told once");
 }
 
 #[tokio::test(flavor = "multi_thread")]
