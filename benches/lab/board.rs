@@ -251,10 +251,10 @@ pub async fn run(lab: &Lab, tickets: usize, requests: usize, work: &Path) -> any
     // Warm the page cache and the statement caches first.
     time_pages(&addr, &cookie, &now_page, 3).await?;
     time_pages(&addr, &cookie, &ticket_pages, 3).await?;
-    let load_before = crate::report::loadavg();
+    let load_before = crate::rig::loadavg();
     let (now_ms, now_bytes) = time_pages(&addr, &cookie, &now_page, requests).await?;
     let (ticket_ms, _) = time_pages(&addr, &cookie, &ticket_pages, requests).await?;
-    let load_after = crate::report::loadavg();
+    let load_after = crate::rig::loadavg();
     daemon.stop()?;
     remove_database(&dir);
     Ok(BoardRun {

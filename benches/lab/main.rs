@@ -78,7 +78,7 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
         started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         quick: plan.quick,
         wall_secs: 0.0,
-        machine: report::Machine::probe(&lab, report::loadavg()).await,
+        machine: report::Machine::probe(&lab, rig::loadavg()).await,
         latency: None,
         backlog: None,
         hostile: None,
@@ -119,7 +119,7 @@ async fn run(plan: Plan) -> anyhow::Result<()> {
         eprintln!("bench: board pages");
         report.board = Some(board::run(&lab, 100_000, if q { 50 } else { 300 }, &work).await?);
     }
-    report.machine.load_after = report::loadavg();
+    report.machine.load_after = rig::loadavg();
     report.wall_secs = started.elapsed().as_secs_f64();
 
     let markdown = report.markdown();

@@ -45,10 +45,6 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-pub fn loadavg() -> String {
-    read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-}
-
 impl Machine {
     pub async fn probe(lab: &Lab, load_before: String) -> Self {
         let cpuinfo = read("/proc/cpuinfo");
