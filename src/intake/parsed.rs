@@ -7,7 +7,7 @@ use super::{AutoReason, Delivery, Requested};
 use crate::ticket::{Action, TicketNo, Urgency};
 
 /// What a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A complaint form from the call center.
@@ -30,6 +30,17 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Self::Complaint,
+        Self::PreReport,
+        Self::Reply,
+        Self::AutoReply,
+        Self::Receipt,
+        Self::Bounce,
+        Self::DelayNotice,
+        Self::Unrecognized,
+    ];
+
     /// The name in the intake log and the `complaintd parse` JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,18 +56,7 @@ impl Kind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Complaint,
-            Self::PreReport,
-            Self::Reply,
-            Self::AutoReply,
-            Self::Receipt,
-            Self::Bounce,
-            Self::DelayNotice,
-            Self::Unrecognized,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -18,9 +18,9 @@ use arc_swap::ArcSwap;
 use crate::jobs::intake_plan as plan;
 use crate::jobs::{Step, Stop};
 use crate::mail::imap::{self, Fetched, Mailbox};
-use crate::metrics::{ImapState, Metrics, Unparsed};
+use crate::metrics::{ImapState, MailOutcome, Metrics, Unparsed};
 use crate::printable::one_line;
-use crate::store::{InboundOutcome, InboundRecord, MessageRef, Store, kind_name};
+use crate::store::{InboundOutcome, InboundRecord, MessageRef, Store};
 
 /// Watches the mailbox and turns mail into effects.
 pub struct IntakeWorker {
@@ -255,7 +255,7 @@ impl IntakeWorker {
             record.auth = serde_json::to_string(v).ok();
         }
         drop(message);
-        let kind = kind_name(record.kind);
+        let kind = record.kind;
         let mut tx = self.store.begin().await?;
         let Some(inbound) = tx.claim_inbound(&record).await? else {
             // Taken before (a crash between commit and move, or the same
@@ -264,7 +264,7 @@ impl IntakeWorker {
             let m = MessageRef { mailbox: &record.mailbox, uidvalidity: record.uidvalidity, uid: record.uid };
             tx.forget_attempts(m).await?;
             tx.commit().await?;
-            self.metrics.mail_in(kind, "duplicate");
+            self.metrics.mail_in(kind, MailOutcome::Duplicate);
             return Ok(match earlier {
                 Some(InboundOutcome::Quarantined) => Destination::Quarantine,
                 _ => Destination::Handled,
@@ -319,7 +319,7 @@ impl IntakeWorker {
         tx.commit().await?;
         // Its mail goes out now, not after the rest of the round.
         self.outbox_wake.notify_one();
-        self.metrics.mail_in(kind, outcome.as_str());
+        self.metrics.mail_in(kind, outcome.into());
         // Counted here, once the outcome is committed, not per attempt.
         if let Some(v) = &verdict {
             self.metrics.auth_verdict(v.verdict);

@@ -17,6 +17,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::intake::Kind;
+use crate::store::{InboundOutcome, kind_name};
+
 /// Where it is configured; re-exported for the callers that knew it here.
 pub use crate::config::MetricsSettings;
 pub use endpoint::Endpoint;
@@ -44,51 +47,18 @@ mod refusals;
 
 pub use refusals::Unparsed;
 
-/// What intake made of a message (`Parsed::kind`, or `oversized`).
+/// What intake made of a message: its kind (`Parsed::kind`), or `None`
+/// when it was read by its header only (`oversized`, as the intake log says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MailKind {
-    Complaint,
-    PreReport,
-    Reply,
-    AutoReply,
-    Receipt,
-    Bounce,
-    DelayNotice,
-    Unrecognized,
-    /// Over `mailbox.max_message_bytes`: read by its header only.
-    Oversized,
-}
+struct MailKind(Option<Kind>);
 
 impl MailKind {
-    pub const ALL: [MailKind; 9] = [
-        Self::Complaint,
-        Self::PreReport,
-        Self::Reply,
-        Self::AutoReply,
-        Self::Receipt,
-        Self::Bounce,
-        Self::DelayNotice,
-        Self::Unrecognized,
-        Self::Oversized,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Complaint => "complaint",
-            Self::PreReport => "pre_report",
-            Self::Reply => "reply",
-            Self::AutoReply => "auto_reply",
-            Self::Receipt => "receipt",
-            Self::Bounce => "bounce",
-            Self::DelayNotice => "delay_notice",
-            Self::Unrecognized => "unrecognized",
-            Self::Oversized => "oversized",
-        }
+    fn all() -> impl Iterator<Item = MailKind> {
+        Kind::ALL.into_iter().map(Some).chain([None]).map(MailKind)
     }
 
-    /// The kind of this name; an unknown one counts as `unrecognized`, not lost.
-    pub fn from_name(name: &str) -> Self {
-        Self::ALL.into_iter().find(|k| k.as_str() == name).unwrap_or(Self::Unrecognized)
+    fn as_str(self) -> &'static str {
+        kind_name(self.0)
     }
 }
 label_value!(MailKind);
@@ -112,13 +82,18 @@ impl MailOutcome {
             Self::Duplicate => "duplicate",
         }
     }
-
-    /// The outcome of this name; an unknown one counts as `quarantined`.
-    pub fn from_name(name: &str) -> Self {
-        Self::ALL.into_iter().find(|o| o.as_str() == name).unwrap_or(Self::Quarantined)
-    }
 }
 label_value!(MailOutcome);
+
+/// How the intake log settled it (a settled message is never pending).
+impl From<InboundOutcome> for MailOutcome {
+    fn from(outcome: InboundOutcome) -> Self {
+        match outcome {
+            InboundOutcome::Handled => Self::Handled,
+            InboundOutcome::Quarantined | InboundOutcome::Pending => Self::Quarantined,
+        }
+    }
+}
 
 label_value!(crate::auth::Outcome);
 
@@ -219,7 +194,7 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix(PREFIX);
         let mail_in = Family::<MailLabels, Counter>::default();
         // Every series exists from the start, so a rate over it never has a gap.
-        for kind in MailKind::ALL {
+        for kind in MailKind::all() {
             for outcome in MailOutcome::ALL {
                 let _ = mail_in.get_or_create(&MailLabels { kind, outcome });
             }
@@ -308,16 +283,8 @@ impl Metrics {
         };
     }
 
-    /// Counts one message taken from the mailbox, by the names intake
-    /// records (`complaint`, `handled`); unknown names are counted as
-    /// `unrecognized` / `quarantined` rather than lost.
-    pub fn mail_in(&self, kind: &str, outcome: &str) {
-        self.mail_in_as(MailKind::from_name(kind), MailOutcome::from_name(outcome));
-    }
-
-    /// Counts one message taken from the mailbox.
-    pub fn mail_in_as(&self, kind: MailKind, outcome: MailOutcome) {
-        self.mail_in.get_or_create(&MailLabels { kind, outcome }).inc();
+    pub fn mail_in(&self, kind: Option<Kind>, outcome: MailOutcome) {
+        self.mail_in.get_or_create(&MailLabels { kind: MailKind(kind), outcome }).inc();
     }
 
     /// Counts one message's authentication verdict, when its outcome is
