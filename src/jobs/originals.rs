@@ -57,8 +57,7 @@ impl Originals {
     /// mails to send now. A mail whose original could not be read (an IMAP
     /// failure) is put back for a later attempt, up to [`TRIES`].
     pub async fn add(&self, store: &Store, clock: &Clock, mails: Vec<PendingMail>) -> anyhow::Result<Vec<PendingMail>> {
-        let ids: Vec<i64> = mails.iter().map(|m| m.id).collect();
-        let wanted = store.outbox_originals(&ids).await?;
+        let wanted: HashMap<i64, String> = mails.iter().filter_map(|m| Some((m.id, m.originals.clone()?))).collect();
         if wanted.is_empty() {
             return Ok(mails);
         }

@@ -82,6 +82,8 @@ pub struct PendingMail {
     pub in_doubt: bool,
     /// No copy of it can be older than this.
     pub created_at: DateTime<Utc>,
+    /// The Message-ID of the mail whose attachments are added at sending.
+    pub originals: Option<String>,
 }
 
 /// Where a queued mail stands.
@@ -151,6 +153,7 @@ macro_rules! pending_from_row {
             attempts: r.try_get("attempts")?,
             in_doubt: r.try_get::<i64, _>("in_doubt")? != 0,
             created_at: from_ms(r.try_get("created_at")?),
+            originals: r.try_get("originals")?,
         })
     }};
 }
@@ -195,7 +198,7 @@ impl Store {
                                 AND (claimed_until IS NULL OR claimed_until <= $2)
                               ORDER BY next_attempt_at LIMIT $3{lock})
                  RETURNING id, key, message_id, envelope_from, recipients, body, attempts, in_doubt, created_at,
-                           next_attempt_at"
+                           originals, next_attempt_at"
         ));
         let mut rows: Vec<(i64, PendingMail)> = on_pool!(self, |p| {
             sqlx::query(sql)
@@ -257,25 +260,6 @@ impl Store {
             .await?;
         });
         Ok(())
-    }
-
-    /// Of these outbox rows, those that carry the originals of a mail: row id
-    /// -> that mail's Message-ID. One query for a round's claimed rows.
-    pub async fn outbox_originals(&self, ids: &[i64]) -> Result<std::collections::HashMap<i64, String>> {
-        if ids.is_empty() {
-            return Ok(Default::default());
-        }
-        let rows: Vec<(i64, String)> = on_pool!(self, |p| {
-            let mut q =
-                sqlx::QueryBuilder::new("SELECT id, originals FROM outbox WHERE originals IS NOT NULL AND id IN (");
-            let mut list = q.separated(", ");
-            for id in ids {
-                list.push_bind(*id);
-            }
-            q.push(")");
-            q.build_query_as().fetch_all(p).await?
-        });
-        Ok(rows.into_iter().collect())
     }
 
     /// When the next pending mail becomes due (for the outbox worker's sleep).
