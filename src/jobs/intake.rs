@@ -1,12 +1,13 @@
 //! The intake worker: takes new mail from the shared mailbox, commits its
 //! effects, and only then moves it out of the inbox (handled or quarantine).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, Notify};
 use tracing::{Instrument as _, info, info_span, warn};
 
@@ -20,7 +21,7 @@ use crate::jobs::{Step, Stop};
 use crate::mail::imap::{self, Fetched, Mailbox};
 use crate::metrics::{ImapState, MailOutcome, Metrics, Unparsed};
 use crate::printable::one_line;
-use crate::store::{InboundOutcome, InboundRecord, MessageRef, Store};
+use crate::store::{Hold, InboundOutcome, InboundRecord, MessageRef, Store, Taker};
 
 /// Watches the mailbox and turns mail into effects.
 pub struct IntakeWorker {
@@ -40,6 +41,11 @@ pub struct IntakeWorker {
     mailbox: Mutex<Option<Mailbox>>,
     /// The highest UID seen by the last round: what is above it is fresh.
     last_seen: AtomicU32,
+    /// This process, as it holds the messages it tries.
+    taker: Taker,
+    /// When the first message another instance holds is free again: the
+    /// wait ends then, in case that instance died.
+    free_at: std::sync::Mutex<Option<DateTime<Utc>>>,
 }
 
 /// How a message was read.
@@ -92,6 +98,23 @@ impl IntakeWorker {
             verifier,
             mailbox: Mutex::new(None),
             last_seen: AtomicU32::new(0),
+            taker: Taker::random(),
+            free_at: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn set_free_at(&self, at: Option<DateTime<Utc>>) {
+        *self.free_at.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+
+    /// How long a wait may last: the poll interval, or until a message held
+    /// elsewhere is free.
+    fn max_wait(&self) -> Duration {
+        let poll = Duration::from_secs(self.desk.load().settings.mailbox.poll_seconds.max(1));
+        let free_at = *self.free_at.lock().unwrap_or_else(|e| e.into_inner());
+        match free_at.map(|t| (t - Utc::now()).to_std().unwrap_or_default()) {
+            Some(left) => poll.min(left.max(Duration::from_millis(100))),
+            None => poll,
         }
     }
 
@@ -138,18 +161,37 @@ impl IntakeWorker {
         // one that fails cannot take a batch of others down with it.
         let uids: Vec<u32> = sizes.iter().map(|(u, _)| *u).collect();
         let earlier = self.store.attempts_of(&mailbox_name, mailbox.uidvalidity, &uids).await?;
+        // Holds are about which process is alive, in real seconds (as the
+        // IMAP timeouts are), not the desk's business time.
+        let now = Utc::now();
+        // What another instance is trying now is its to finish; it is looked
+        // at again when its hold runs out, should that instance have died.
+        let held_elsewhere: HashMap<u32, DateTime<Utc>> = earlier
+            .iter()
+            .filter(|(_, a)| a.held_by_another(self.taker, now))
+            .map(|(u, a)| (*u, a.held_until))
+            .collect();
+        self.set_free_at(held_elsewhere.values().min().copied());
+        sizes.retain(|(u, _)| !held_elsewhere.contains_key(u));
         let alone: HashSet<u32> = earlier.keys().copied().collect();
+        let uidvalidity = mailbox.uidvalidity;
         let mut taken = 0;
         for batch in plan::batches(&sizes, settings.batch_bytes.max(1), &alone) {
             let (mut whole, mut header_only, mut bytes) = (Vec::new(), Vec::new(), 0);
             // Counted (and committed) before the messages are fetched or
             // parsed: a crash or a stall still counts.
             let batch_uids: Vec<u32> = batch.iter().map(|(u, _)| *u).collect();
-            let now = self.desk.load().clock.now();
-            let attempts = self.store.record_attempts(&mailbox_name, mailbox.uidvalidity, &batch_uids, now).await?;
+            let at = Utc::now();
+            let until = at + plan::HOLD;
+            let hold = Hold { taker: self.taker, at, until };
+            let attempts = self.store.record_attempts(&mailbox_name, mailbox.uidvalidity, &batch_uids, hold).await?;
+            if attempts.len() < batch.len() {
+                // Another instance took some of them since they were looked at.
+                self.set_free_at(Some(until));
+            }
             let worked = async {
                 for (uid, size) in &batch {
-                    let tries = attempts.get(uid).copied().unwrap_or(1);
+                    let Some(&tries) = attempts.get(uid) else { continue };
                     if tries > settings.max_attempts || *size > settings.max_message_bytes {
                         header_only.push(*uid);
                     } else {
@@ -162,7 +204,7 @@ impl IntakeWorker {
                 let (mut handled, mut quarantined) = (Vec::new(), Vec::new());
                 for message in fetched {
                     let uid = message.uid;
-                    let tries = attempts.get(&uid).copied().unwrap_or(1);
+                    let Some(&tries) = attempts.get(&uid) else { continue };
                     let span = info_span!("message", uid);
                     match self.take(mailbox, message, tries).instrument(span).await? {
                         Destination::Handled => handled.push(uid),
@@ -176,19 +218,37 @@ impl IntakeWorker {
                 mailbox.move_to(&handled, &settings.handled_folder).await?;
                 mailbox.move_to(&quarantined, &settings.quarantine_folder).await?;
                 anyhow::Ok(())
-            }
-            .await;
+            };
+            let worked = self.holding(&mailbox_name, uidvalidity, &batch_uids, worked).await;
             if let Err(e) = worked {
                 // A command the server refused (another instance moved the
                 // message first, say) is no fault of the messages: only
                 // stalls and crashes count against them.
                 if imap::refused_command(&e) {
-                    self.store.release_attempts(&mailbox_name, mailbox.uidvalidity, &batch_uids).await?;
+                    self.store.release_attempts(&mailbox_name, mailbox.uidvalidity, &batch_uids, self.taker).await?;
                 }
                 return Err(e);
             }
         }
         Ok(taken)
+    }
+
+    /// Runs `work` on the messages of `uids`, renewing their hold while it
+    /// lasts. A failed renewal is only logged: the hold then runs out, and
+    /// the worst that follows is another instance's attempt besides ours.
+    async fn holding<T>(&self, mailbox: &str, uidvalidity: u32, uids: &[u32], work: impl Future<Output = T>) -> T {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                () = tokio::time::sleep(plan::HOLD_RENEWAL) => {
+                    let until = Utc::now() + plan::HOLD;
+                    if let Err(e) = self.store.renew_holds(mailbox, uidvalidity, uids, self.taker, until).await {
+                        warn!(error = %e, "intake: hold not renewed");
+                    }
+                }
+            }
+        }
     }
 
     /// Reads a message: refused unparsed when it exceeds the limits (or was
@@ -375,7 +435,7 @@ impl Step for IntakeWorker {
     async fn wait(&self, stop: &Stop) {
         let mut slot = self.mailbox.lock().await;
         let Some(mailbox) = slot.take() else { return };
-        let max_wait = Duration::from_secs(self.desk.load().settings.mailbox.poll_seconds.max(1));
+        let max_wait = self.max_wait();
         self.metrics.set_imap(if mailbox.idle { ImapState::Idle } else { ImapState::Connected });
         match mailbox.wait(max_wait, stop).await {
             Ok(mailbox) => {
@@ -396,6 +456,9 @@ impl Step for IntakeWorker {
     async fn finish(&self) {
         if let Some(mailbox) = self.mailbox.lock().await.take() {
             mailbox.logout().await;
+        }
+        if let Err(e) = self.store.release_holds(self.taker).await {
+            warn!(error = %e, "intake: holds not released; they run out by themselves");
         }
     }
 }

@@ -20,6 +20,14 @@ pub fn order(pending: &[u32], last_seen: u32, urgent: &HashSet<u32>) -> Vec<u32>
     fresh
 }
 
+/// How long the messages of a batch are held for the instance trying them,
+/// renewed every [`HOLD_RENEWAL`] while it works on them (a large fetch on a
+/// slow link included): a crashed instance's messages are free again soon.
+pub const HOLD: std::time::Duration = std::time::Duration::from_secs(15);
+/// How often a hold is renewed: well within [`HOLD`], so one slow renewal
+/// does not lose it.
+pub const HOLD_RENEWAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Whether a peeked Subject header marks the mail urgent (紧急).
 pub fn is_urgent(subject_header: &[u8]) -> bool {
     mail_parser::MessageParser::new()

@@ -55,7 +55,7 @@ mod reports;
 mod tickets;
 mod views;
 
-pub use attempts::MessageRef;
+pub use attempts::{Attempted, Hold, MessageRef, Taker};
 pub use calendar_years::Fingerprints;
 pub use events::{Event, EventKind, OperatorVerb};
 pub use inbound::{InboundId, InboundOutcome, InboundRecord, kind_name};
@@ -78,6 +78,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "outbox priority", include_str!("../../migrations/sqlite/0010_outbox_priority.sql")),
     (11, "outbox originals", include_str!("../../migrations/sqlite/0011_outbox_originals.sql")),
     (13, "board indexes", include_str!("../../migrations/sqlite/0013_board_indexes.sql")),
+    (14, "intake holds", include_str!("../../migrations/sqlite/0014_intake_holds.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
@@ -92,6 +93,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "outbox priority", include_str!("../../migrations/postgres/0010_outbox_priority.sql")),
     (11, "outbox originals", include_str!("../../migrations/postgres/0011_outbox_originals.sql")),
     (13, "board indexes", include_str!("../../migrations/postgres/0013_board_indexes.sql")),
+    (14, "intake holds", include_str!("../../migrations/postgres/0014_intake_holds.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -155,31 +155,76 @@ async fn a_database_of_the_hand_written_migrator_is_adopted_not_migrated_again()
     Store::connect("sqlite://old.db", &dir).await.expect("reopened");
 }
 
+/// A hold by `taker` from `at` for a minute.
+fn hold(taker: Taker, at: DateTime<Utc>) -> Hold {
+    Hold { taker, at, until: at + chrono::Duration::minutes(1) }
+}
+
+fn attempts(known: &std::collections::HashMap<u32, Attempted>) -> std::collections::HashMap<u32, u32> {
+    known.iter().map(|(uid, a)| (*uid, a.attempts)).collect()
+}
+
 #[tokio::test]
 async fn attempts_are_counted_per_message_until_forgotten() {
     let store = store().await;
-    let at = at(9);
-    let first = store.record_attempts("u/INBOX", 7, &[1, 2], at).await.expect("count");
+    let (me, at) = (Taker::random(), at(9));
+    let first = store.record_attempts("u/INBOX", 7, &[1, 2], hold(me, at)).await.expect("count");
     assert_eq!((first[&1], first[&2]), (1, 1));
-    let second = store.record_attempts("u/INBOX", 7, &[2, 3], at).await.expect("count");
+    let second = store.record_attempts("u/INBOX", 7, &[2, 3], hold(me, at)).await.expect("count");
     assert_eq!((second[&2], second[&3]), (2, 1));
     let mut tx = store.begin().await.expect("begin");
     tx.forget_attempts(MessageRef { mailbox: "u/INBOX", uidvalidity: 7, uid: 2 }).await.expect("forget");
     tx.commit().await.expect("commit");
     let known = store.attempts_of("u/INBOX", 7, &[1, 2, 3, 4]).await.expect("read");
-    assert_eq!(known, std::collections::HashMap::from([(1, 1), (3, 1)]));
+    assert_eq!(attempts(&known), std::collections::HashMap::from([(1, 1), (3, 1)]));
+}
+
+#[tokio::test]
+async fn a_message_another_instance_holds_is_not_counted_twice() {
+    let store = store().await;
+    let (a, b, at) = (Taker::random(), Taker::random(), at(9));
+    store.record_attempts("u/INBOX", 7, &[1], hold(a, at)).await.expect("count");
+    // B, while A's hold lasts: B takes only what nobody holds.
+    let taken = store.record_attempts("u/INBOX", 7, &[1, 2], hold(b, at)).await.expect("count");
+    assert_eq!(taken, std::collections::HashMap::from([(2, 1)]));
+    let known = store.attempts_of("u/INBOX", 7, &[1]).await.expect("read");
+    assert!(known[&1].held_by_another(b, at) && !known[&1].held_by_another(a, at));
+    // A died: once its hold ran out, B's attempt is the second.
+    let later = at + chrono::Duration::minutes(2);
+    let taken = store.record_attempts("u/INBOX", 7, &[1], hold(b, later)).await.expect("count");
+    assert_eq!(taken[&1], 2);
+    // A taker that stops lets go at once; its attempts stay counted.
+    store.release_holds(b).await.expect("release");
+    let taken = store.record_attempts("u/INBOX", 7, &[1], hold(a, later)).await.expect("count");
+    assert_eq!(taken[&1], 3);
+}
+
+#[tokio::test]
+async fn a_renewed_hold_keeps_another_instance_off() {
+    let store = store().await;
+    let (a, b, at) = (Taker::random(), Taker::random(), at(9));
+    store.record_attempts("u/INBOX", 7, &[1, 2], hold(a, at)).await.expect("count");
+    let later = at + chrono::Duration::minutes(2);
+    // B renewing A's hold changes nothing; A renewing keeps it.
+    store.renew_holds("u/INBOX", 7, &[1, 2], b, later + chrono::Duration::minutes(1)).await.expect("renew");
+    store.renew_holds("u/INBOX", 7, &[1], a, later + chrono::Duration::minutes(1)).await.expect("renew");
+    let taken = store.record_attempts("u/INBOX", 7, &[1, 2], hold(b, later)).await.expect("count");
+    assert_eq!(taken, std::collections::HashMap::from([(2, 2)]));
 }
 
 #[tokio::test]
 async fn an_attempt_taken_back_is_as_if_never_made() {
     let store = store().await;
-    let at = at(9);
-    store.record_attempts("u/INBOX", 7, &[1, 2], at).await.expect("count");
-    store.record_attempts("u/INBOX", 7, &[2], at).await.expect("count");
-    store.release_attempts("u/INBOX", 7, &[1, 2, 5]).await.expect("release");
-    // 1 was tried once: no longer "tried before"; 2 keeps its first try.
+    let (me, other, at) = (Taker::random(), Taker::random(), at(9));
+    store.record_attempts("u/INBOX", 7, &[1, 2], hold(me, at)).await.expect("count");
+    store.record_attempts("u/INBOX", 7, &[2], hold(me, at)).await.expect("count");
+    // Another taker cannot take back what is not its own.
+    store.release_attempts("u/INBOX", 7, &[1, 2], other).await.expect("release");
+    store.release_attempts("u/INBOX", 7, &[1, 2, 5], me).await.expect("release");
+    // 1 was tried once: no longer "tried before"; 2 keeps its first try, and is free.
     let known = store.attempts_of("u/INBOX", 7, &[1, 2, 5]).await.expect("read");
-    assert_eq!(known, std::collections::HashMap::from([(2, 1)]));
+    assert_eq!(attempts(&known), std::collections::HashMap::from([(2, 1)]));
+    assert!(!known[&2].held_by_another(other, at));
 }
 
 #[cfg(unix)]

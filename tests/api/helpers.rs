@@ -32,6 +32,8 @@ pub struct Lab {
     pub dns: String,
     /// Where the lab's DKIM keys are.
     pub dkim_dir: PathBuf,
+    /// The lab's Postfix configuration (for `postqueue`).
+    pub postfix_dir: PathBuf,
 }
 
 pub fn lab() -> Lab {
@@ -46,6 +48,7 @@ pub fn lab() -> Lab {
         submission: var("COMPLAINTD_LAB_SUBMISSION", "127.0.0.1:10587"),
         dns: var("COMPLAINTD_LAB_DNS", "127.0.0.1:10053"),
         dkim_dir: var("COMPLAINTD_LAB_DKIM_DIR", "/tmp/complaintd-lab/dkim").into(),
+        postfix_dir: PathBuf::from(var("COMPLAINTD_LAB_DIR", "/tmp/complaintd-lab")).join("postfix"),
     }
 }
 
@@ -560,6 +563,26 @@ pub fn reply_mail(from: &str, to: &str, message_id: &str, in_reply_to: &str, sub
         b64(&format!("{text}\n\n> 原邮件内容\n"))
     )
     .into_bytes()
+}
+
+/// Waits until the lab's Postfix holds no mail for the addresses of
+/// `prefix`: whatever it accepted for this test is in its mailboxes.
+pub async fn wait_for_postfix_to_deliver(prefix: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let queue = std::process::Command::new("postqueue")
+            .arg("-c")
+            .arg(&lab().postfix_dir)
+            .arg("-j")
+            .output()
+            .expect("postqueue");
+        assert!(queue.status.success(), "postqueue: {}", String::from_utf8_lossy(&queue.stderr));
+        if !String::from_utf8_lossy(&queue.stdout).contains(prefix) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "Postfix still holds mail for {prefix}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Waits until the outbox holds `n` unsent mails (0: everything accepted).

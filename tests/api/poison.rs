@@ -141,7 +141,10 @@ async fn a_message_tried_too_often_is_quarantined_unparsed_and_its_sender_told()
     let store = complaintd::store::Store::connect(&settings.database.url, &root()).await.expect("db");
     let name = format!("{}/INBOX", settings.mailbox.user);
     for _ in 0..3 {
-        store.record_attempts(&name, uidvalidity, &[1], chrono::Utc::now()).await.expect("attempt");
+        // Each by a daemon that died: its hold has run out.
+        let now = chrono::Utc::now();
+        let hold = complaintd::store::Hold { taker: complaintd::store::Taker::random(), at: now, until: now };
+        store.record_attempts(&name, uidvalidity, &[1], hold).await.expect("attempt");
     }
     let mut app = spawn_app_on(net.clone(), settings).await;
     wait_for_folder(&desk, "Quarantine", 1).await;
