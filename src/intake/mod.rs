@@ -145,11 +145,11 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
     }
 
     let reply_body = if bodies.plain.trim().is_empty() { &bodies.html } else { &bodies.plain };
-    let words = ReplyWords::new(&settings.replies);
+    let words = settings.replies.words();
     // A date without a year falls near the day the mail was written, else
     // near the ticket's day (its number carries it).
     let today = mail_day(&message, settings).or_else(|| referenced_ticket.as_ref().and_then(ticket_day));
-    let reading = reply::read(reply_body, &words, today);
+    let reading = reply::read(reply_body, words, today);
     let from_desk_or_station = settings.is_network_member(&parsed.from);
 
     // With a ticket, a station's or the desk's mail is a reply whatever it
@@ -163,7 +163,7 @@ fn parse_message(raw: &[u8], settings: &Settings) -> Parsed {
 
     match (raw_form, referenced_ticket) {
         (Some(raw_form), _) => read_form_into(&mut parsed, &message, raw_form, settings),
-        (None, Some(ticket)) if reply::is_acknowledgement(&reading, &words) => {
+        (None, Some(ticket)) if reply::is_acknowledgement(&reading, words) => {
             // "您的来信已收到…" with no RFC 3834 header: a machine, not the station.
             parsed.kind = Kind::AutoReply;
             parsed.auto_reason = Some(AutoReason::Acknowledgement(

@@ -99,14 +99,12 @@ fn close_verdicts() {
 
 #[test]
 fn config_words_extend() {
-    let extra = ReplySettings {
-        contacted: vec!["已电话回访".into()],
-        salutations: vec!["王经理好".into()],
-        negations: vec!["暂时未能".into()],
-        ..ReplySettings::default()
-    };
-    let w = ReplyWords::new(&extra);
-    assert_eq!(read("王经理好！\n已电话回访客户", &w, None).action, Action::Contacted);
+    let mut extra = ReplySettings::default();
+    extra.contacted = vec!["已电话回访".into()];
+    extra.salutations = vec!["王经理好".into()];
+    extra.negations = vec!["暂时未能".into()];
+    let w = extra.words();
+    assert_eq!(read("王经理好！\n已电话回访客户", w, None).action, Action::Contacted);
 }
 
 #[test]
