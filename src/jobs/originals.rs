@@ -1,7 +1,8 @@
 //! The original attachments of a forward that carries them (a reassign, a
 //! re-send to a station's backup): its outbox row records the Message-ID of
 //! the mail the ticket was filed from, and they are read back from that
-//! message in the Handled folder when the mail is sent. Nothing is stored
+//! message in the Handled folder (or the inbox, before its move) when the
+//! mail is sent. Nothing is stored
 //! twice, and the desk (inside the intake transaction) does no IMAP.
 //!
 //! One IMAP connection per round, opened only when a claimed row needs it.
@@ -103,32 +104,44 @@ impl Originals {
         Ok(ready)
     }
 
-    /// Reads each original (by Message-ID) over one connection.
+    /// Reads each original (by Message-ID) over one connection: from the
+    /// Handled folder, else from the inbox, where a message filed a moment
+    /// ago waits for its batch's move.
     async fn read(&self, ids: impl Iterator<Item = &String>) -> anyhow::Result<HashMap<String, Found>> {
         let folder = &self.mailbox.handled_folder;
-        let mut handled = Mailbox::open_folder(&self.mailbox, &self.password, self.ca.as_deref(), folder).await?;
+        let mut mailbox = Mailbox::open_folder(&self.mailbox, &self.password, self.ca.as_deref(), folder).await?;
         let mut found = HashMap::new();
-        let mut outcome = Ok(());
-        for id in ids {
-            if found.contains_key(id) {
-                continue;
-            }
-            match handled.fetch_by_message_id(id).await {
-                Ok(Some(raw)) => {
-                    let files = files_of(&crate::intake::parse(&raw, &self.settings).attachments);
-                    found.insert(id.clone(), Found::Files(files));
-                }
-                Ok(None) => {
-                    found.insert(id.clone(), Found::Gone);
-                }
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
-            }
+        let mut wanted: Vec<&String> = ids.collect();
+        wanted.sort();
+        wanted.dedup();
+        let mut outcome = self.look_up(&mut mailbox, &wanted, &mut found).await;
+        let missing: Vec<&String> =
+            wanted.into_iter().filter(|id| matches!(found.get(*id), Some(Found::Gone))).collect();
+        if outcome.is_ok() && !missing.is_empty() {
+            outcome = match mailbox.select(&self.mailbox.folder).await {
+                Ok(()) => self.look_up(&mut mailbox, &missing, &mut found).await,
+                Err(e) => Err(e),
+            };
         }
-        handled.logout().await;
+        mailbox.logout().await;
         outcome.map(|()| found)
+    }
+
+    /// Looks each of `ids` up in the selected folder, recording what it finds.
+    async fn look_up(
+        &self,
+        mailbox: &mut Mailbox,
+        ids: &[&String],
+        found: &mut HashMap<String, Found>,
+    ) -> anyhow::Result<()> {
+        for id in ids {
+            let original = match mailbox.fetch_by_message_id(id).await? {
+                Some(raw) => Found::Files(files_of(&crate::intake::parse(&raw, &self.settings).attachments)),
+                None => Found::Gone,
+            };
+            found.insert((*id).clone(), original);
+        }
+        Ok(())
     }
 }
 

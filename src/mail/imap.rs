@@ -317,13 +317,23 @@ impl Mailbox {
     }
 
     /// The whole message with this Message-ID (without angle brackets) in
-    /// the selected folder, the newest if several; `None` when there is none.
+    /// the selected folder, the oldest if several (the first one filed: a
+    /// later copy with its Message-ID is a duplicate moved there unread);
+    /// `None` when there is none.
     pub async fn fetch_by_message_id(&mut self, message_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
         let id = message_id.replace(['"', '\\', '\r', '\n'], "");
         let found = timed("UID SEARCH", self.session.uid_search(format!("HEADER Message-ID \"<{id}>\""))).await?;
-        let Some(uid) = found.into_iter().max() else { return Ok(None) };
+        let Some(uid) = found.into_iter().min() else { return Ok(None) };
         let bytes = self.sizes(&[uid]).await?.first().map_or(0, |(_, size)| *size);
         Ok(self.fetch(&[uid], bytes, false).await?.pop().map(|f| f.raw))
+    }
+
+    /// Selects another folder on the same session.
+    pub async fn select(&mut self, folder: &str) -> anyhow::Result<()> {
+        let selected = timed("SELECT", self.session.select(folder)).await?;
+        self.folder = folder.to_owned();
+        self.uidvalidity = selected.uid_validity.unwrap_or(0);
+        Ok(())
     }
 
     /// Moves messages to another folder (marks them handled or quarantined).

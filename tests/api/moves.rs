@@ -119,3 +119,61 @@ async fn the_75_percent_rung_copies_the_regional_manager() {
     assert_eq!(wait_for_mail(&bj01, 2, |m| m.subject.contains("提醒：首次回复")).await.len(), 2);
     app.stop().await;
 }
+
+/// The originals read back as the outbox reads them: from the first copy
+/// filed in Handled (a later duplicate of its Message-ID has no say), or
+/// from the inbox when the message was filed a moment ago and waits for its
+/// batch's move.
+#[tokio::test(flavor = "multi_thread")]
+async fn originals_come_from_the_first_filed_copy_or_from_the_inbox_before_its_move() {
+    use complaintd::jobs::originals::Originals;
+    use complaintd::notify::compose::{Draft, compose};
+    use complaintd::store::{OutboxMail, Priority, Store};
+
+    let prefix = unique_prefix();
+    let settings = test_settings(&prefix).await;
+    let net = Network { prefix: prefix.clone() };
+    let (handler, desk) = (net.hq("liujia"), net.hq("complaints"));
+    // Opening the mailbox creates its side folders.
+    complaintd::mail::imap::Mailbox::open(&settings.mailbox, "lab", None).await.expect("imap").logout().await;
+    let (filed, waiting) = (format!("{prefix}.filed@hq.example.test"), format!("{prefix}.waiting@hq.example.test"));
+    append(&desk, "Handled", &complaint_with_photo(&handler, &desk, &filed, FORM_BJ01)).await;
+    append(&desk, "Handled", &complaint_mail(&handler, &desk, &filed, FORM_BJ01)).await;
+    append(&desk, "INBOX", &complaint_with_photo(&handler, &desk, &waiting, FORM_BJ01)).await;
+
+    let store = Store::connect(&settings.database.url, &root()).await.expect("db");
+    let now = chrono::Utc::now();
+    let from = desk.parse().expect("address");
+    let mut tx = store.begin().await.expect("tx");
+    for (n, original) in [&filed, &waiting].into_iter().enumerate() {
+        let draft =
+            Draft { to: vec![net.station("SH02")], text: "正文".into(), attach_later: true, ..Draft::default() };
+        let message_id = format!("{prefix}.out{n}@hq.example.test");
+        let mail = OutboxMail {
+            key: format!("k{n}"),
+            ticket: None,
+            message_id: message_id.clone(),
+            envelope_from: desk.clone(),
+            recipients: draft.recipients(),
+            subject: "s".into(),
+            body: compose(&draft, &from, &message_id, std::time::SystemTime::now()).expect("composed"),
+            not_before: now,
+            originals: Some(original.clone()),
+            priority: Priority::Normal,
+        };
+        tx.enqueue(&mail, now).await.expect("queued");
+    }
+    tx.commit().await.expect("commit");
+    let claimed = store.claim_outbox(now, std::time::Duration::from_secs(60), 10).await.expect("claim");
+    let originals = Originals { mailbox: settings.mailbox.clone(), password: "lab".into(), ca: None, settings };
+    let ready = originals.add(&store, &complaintd::clock::Clock::System, claimed).await.expect("read back");
+    assert_eq!(ready.len(), 2);
+    for mail in ready {
+        let message = mail_parser::MessageParser::default().parse(&mail.body).expect("a message");
+        assert!(
+            message.attachments().any(|p| p.attachment_name() == Some("photo.jpg")),
+            "{}",
+            String::from_utf8_lossy(&mail.body)
+        );
+    }
+}
