@@ -4,11 +4,12 @@
 //! appended, so "on" (`mode = "enforce"`) verifies a real signature against
 //! the lab's DNS for every mail and enforces the call center's `pass`; "off"
 //! (`mode = "off"`) verifies nothing; "signed" is "on" with the desk also
-//! signing its own mail (`[dkim]`, the lab's key), whose cost falls mostly on
-//! the lab's MX, which verifies every signed mail it is given. The runs go
-//! off, on, signed, signed, on, off, so a drift in the machine's load falls
-//! on every side. Beside them, the in-process cost per mail of verifying
-//! and of signing.
+//! signing its own mail (`[dkim]`, the lab's RSA-2048 key), whose cost falls
+//! mostly on the lab's MX, which verifies every signed mail it is given;
+//! "ed25519" signs with the lab's Ed25519 key instead. The runs go off, on,
+//! signed, ed25519, ed25519, signed, on, off, so a drift in the machine's
+//! load falls on every side. Beside them, the in-process cost per mail of
+//! verifying and of signing.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -28,7 +29,10 @@ const SAMPLE: usize = 200;
 #[serde(rename_all = "lowercase")]
 pub enum Side {
     On,
+    /// On, the desk signing with the lab's RSA-2048 key.
     Signed,
+    /// On, the desk signing with the lab's Ed25519 key.
+    Ed25519,
     Off,
 }
 
@@ -55,9 +59,13 @@ pub struct Auth {
     pub fraction: f64,
     /// Rate with auth on and the desk signing / rate with auth off.
     pub signed_fraction: f64,
+    /// … signing with Ed25519.
+    pub ed25519_secs: f64,
+    pub ed25519_fraction: f64,
     /// Daemon CPU per complaint, ms, on, signed and off.
     pub on_cpu_ms: f64,
     pub signed_cpu_ms: f64,
+    pub ed25519_cpu_ms: f64,
     pub off_cpu_ms: f64,
     /// In-process verification of a signed complaint, key fetched from DNS, ms.
     pub verify_cold_ms: f64,
@@ -67,14 +75,25 @@ pub struct Auth {
     pub verify_unsigned_us: f64,
     /// Signing one complaint with the lab's RSA key, µs.
     pub sign_us: f64,
+    /// … with its Ed25519 key, µs.
+    pub sign_ed25519_us: f64,
 }
 
-/// The lab's key for hq.example.test (`scripts/lab` writes it).
+/// The lab's RSA key for hq.example.test (`scripts/lab` writes it).
 fn hq_dkim(lab: &Lab) -> DkimSettings {
     DkimSettings {
         domain: "hq.example.test".into(),
         selector: std::env::var("COMPLAINTD_LAB_DKIM_SELECTOR").unwrap_or_else(|_| "lab".into()),
         key_file: lab.dir.join("dkim/hq.example.test.private"),
+    }
+}
+
+/// The lab's Ed25519 key for hq.example.test.
+fn hq_ed25519(lab: &Lab) -> DkimSettings {
+    DkimSettings {
+        domain: "hq.example.test".into(),
+        selector: std::env::var("COMPLAINTD_LAB_DKIM_ED25519_SELECTOR").unwrap_or_else(|_| "ed".into()),
+        key_file: lab.dir.join("dkim/hq.example.test.ed25519.pem"),
     }
 }
 
@@ -110,8 +129,8 @@ fn config(lab: &Lab, net: &Network, dir: &Path, side: Side) -> anyhow::Result<st
     let text = match side {
         Side::Off => text.replace("mode = \"report\"", "mode = \"off\""),
         Side::On => text.replace("mode = \"report\"", "mode = \"enforce\""),
-        Side::Signed => {
-            let d = hq_dkim(lab);
+        Side::Signed | Side::Ed25519 => {
+            let d = if side == Side::Signed { hq_dkim(lab) } else { hq_ed25519(lab) };
             let dkim = format!(
                 "\n[dkim]\ndomain = \"{}\"\nselector = \"{}\"\nkey_file = \"{}\"\n",
                 d.domain,
@@ -125,15 +144,25 @@ fn config(lab: &Lab, net: &Network, dir: &Path, side: Side) -> anyhow::Result<st
     Ok(path)
 }
 
-/// The per-mail cost of verifying (cold, warm, unsigned) and signing.
-async fn per_mail(lab: &Lab, signer: &Signer) -> anyhow::Result<(f64, f64, f64, f64)> {
-    let net = Network::new("v");
-    let settings = AuthSettings { resolver: Some(lab.dns.clone()), ..AuthSettings::default() };
-    let verifier = Verifier::new(&settings)?;
-    let plain: Vec<Vec<u8>> = (0..SAMPLE).map(|i| net.complaint(i, STATIONS[i % STATIONS.len()])).collect();
+/// [`SAMPLE`] complaints of a fresh network, unsigned.
+fn sample(prefix: &str) -> Vec<Vec<u8>> {
+    let net = Network::new(prefix);
+    (0..SAMPLE).map(|i| net.complaint(i, STATIONS[i % STATIONS.len()])).collect()
+}
+
+/// `plain` signed by `signer`, and the µs that took per mail.
+fn sign_timed(signer: &Signer, plain: &[Vec<u8>]) -> anyhow::Result<(Vec<Vec<u8>>, f64)> {
     let started = Instant::now();
     let signed: Vec<Vec<u8>> = plain.iter().map(|m| signer.sign(m)).collect::<Result<_, _>>()?;
-    let sign_us = started.elapsed().as_secs_f64() * 1e6 / SAMPLE as f64;
+    Ok((signed, started.elapsed().as_secs_f64() * 1e6 / plain.len() as f64))
+}
+
+/// The per-mail cost of verifying (cold, warm, unsigned) and signing.
+async fn per_mail(lab: &Lab, signer: &Signer) -> anyhow::Result<(f64, f64, f64, f64)> {
+    let settings = AuthSettings { resolver: Some(lab.dns.clone()), ..AuthSettings::default() };
+    let verifier = Verifier::new(&settings)?;
+    let plain = sample("v");
+    let (signed, sign_us) = sign_timed(signer, &plain)?;
     let started = Instant::now();
     let first = verifier.verify(&signed[0]).await;
     let cold_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -158,12 +187,16 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Auth> {
     let patience = Duration::from_secs(if n > 1000 { 600 } else { 180 });
     let signer = Signer::load(&hq_dkim(lab), Path::new("/")).context("the lab's hq key (scripts/lab up)")?;
     let (verify_cold_ms, verify_warm_us, verify_unsigned_us, sign_us) = per_mail(lab, &signer).await?;
+    let ed25519 = Signer::load(&hq_ed25519(lab), Path::new("/")).context("the lab's hq Ed25519 key")?;
+    let (_, sign_ed25519_us) = sign_timed(&ed25519, &sample("e"))?;
     let mut runs = Vec::new();
-    for side in [Side::Off, Side::On, Side::Signed, Side::Signed, Side::On, Side::Off] {
+    let order = [Side::Off, Side::On, Side::Signed, Side::Ed25519, Side::Ed25519, Side::Signed, Side::On, Side::Off];
+    for side in order {
         lab.wait_for_empty_queue(patience).await?;
         let net = Network::new(match side {
             Side::On => "an",
             Side::Signed => "as",
+            Side::Ed25519 => "ae",
             Side::Off => "af",
         });
         fill_signed(lab, &net, n, &signer).await.context("filling the shared mailbox")?;
@@ -186,11 +219,13 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Auth> {
     };
     let (on_secs, off_secs) = (mean(Side::On, |r| r.desk_secs), mean(Side::Off, |r| r.desk_secs));
     let signed_secs = mean(Side::Signed, |r| r.desk_secs);
+    let ed25519_secs = mean(Side::Ed25519, |r| r.desk_secs);
     let cpu_ms = |side| mean(side, |r| r.cpu_secs) * 1000.0 / n as f64;
     Ok(Auth {
         mails: n,
         on_cpu_ms: cpu_ms(Side::On),
         signed_cpu_ms: cpu_ms(Side::Signed),
+        ed25519_cpu_ms: cpu_ms(Side::Ed25519),
         off_cpu_ms: cpu_ms(Side::Off),
         runs,
         on_secs,
@@ -198,10 +233,13 @@ pub async fn run(lab: &Lab, n: usize, work: &Path) -> anyhow::Result<Auth> {
         off_secs,
         fraction: off_secs / on_secs,
         signed_fraction: off_secs / signed_secs,
+        ed25519_secs,
+        ed25519_fraction: off_secs / ed25519_secs,
         verify_cold_ms,
         verify_warm_us,
         verify_unsigned_us,
         sign_us,
+        sign_ed25519_us,
     })
 }
 
@@ -225,22 +263,27 @@ impl Auth {
         let _ = writeln!(
             o,
             "\nAuth on runs at {:.0} % of auth off (mean {:.2} s against {:.2} s; target within 10 %: {met}); \
-             with the desk signing its mail too, {:.0} % ({:.2} s). Daemon CPU per complaint: {:.2} ms on, \
-             {:.2} ms signed, {:.2} ms off.\n",
+             with the desk signing its mail too, {:.0} % ({:.2} s) with RSA-2048 and {:.0} % ({:.2} s) with \
+             Ed25519. Daemon CPU per complaint: {:.2} ms on, {:.2} ms signed (RSA), {:.2} ms signed (Ed25519), \
+             {:.2} ms off.\n",
             self.fraction * 100.0,
             self.on_secs,
             self.off_secs,
             self.signed_fraction * 100.0,
             self.signed_secs,
+            self.ed25519_fraction * 100.0,
+            self.ed25519_secs,
             self.on_cpu_ms,
             self.signed_cpu_ms,
+            self.ed25519_cpu_ms,
             self.off_cpu_ms
         );
         let _ = writeln!(
             o,
             "Per mail, in process: verifying a signed complaint {:.0} µs with the key cached ({:.1} ms for the \
-             first, the key fetched from the lab's DNS), an unsigned one {:.0} µs; signing one {:.0} µs.\n",
-            self.verify_warm_us, self.verify_cold_ms, self.verify_unsigned_us, self.sign_us
+             first, the key fetched from the lab's DNS), an unsigned one {:.0} µs; signing one {:.0} µs \
+             (RSA-2048), {:.0} µs (Ed25519).\n",
+            self.verify_warm_us, self.verify_cold_ms, self.verify_unsigned_us, self.sign_us, self.sign_ed25519_us
         );
     }
 }
