@@ -132,6 +132,9 @@ impl IntakeWorker {
     /// bytes; each batch committed, then moved. Returns how many messages
     /// were taken.
     pub async fn take_round(&self, mailbox: &mut Mailbox) -> anyhow::Result<usize> {
+        // Only this round's holds elsewhere may shorten the next wait: a
+        // stale one would turn the wait into polling.
+        self.set_free_at(None);
         let pending = mailbox.pending_uids().await?;
         let Some(&newest) = pending.last() else { return Ok(0) };
         let last_seen = self.last_seen.load(Ordering::Relaxed);
